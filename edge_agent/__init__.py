@@ -1,0 +1,1 @@
+"""Everything that runs on the gateway: capture, motion gate, detection, filters, tracking, candidates."""

@@ -1,0 +1,231 @@
+"""OpenVINO runtime wrapper shared by gateway and cloud: BGR frame in, person boxes in frame pixels out.
+
+Two modes: `latency` (one request, sync) and `throughput` (an AsyncInferQueue with the device's optimal
+number of requests in flight, results handed back in submission order). Optional tiling looks at
+overlapping crops so that small, far people reach the network at a size it can see.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from contracts import ModelRef
+from models.manifest import ModelManifest, load_manifest
+
+Region = tuple[int, int, int, int]  # x, y, width, height in frame pixels
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def bottom_centre(self) -> tuple[float, float]:
+        return ((self.x1 + self.x2) / 2, self.y2)
+
+    def as_xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+
+def tile_regions(width: int, height: int, grid: int = 2, overlap: float = 0.25) -> list[Region]:
+    """Overlapping grid×grid tiles covering the frame (so a person cut by one tile is whole in another)."""
+    tile_w = int(round(width / (grid - (grid - 1) * overlap)))
+    tile_h = int(round(height / (grid - (grid - 1) * overlap)))
+    regions = []
+    for row in range(grid):
+        for col in range(grid):
+            x = min(int(round(col * tile_w * (1 - overlap))), width - tile_w)
+            y = min(int(round(row * tile_h * (1 - overlap))), height - tile_h)
+            regions.append((x, y, tile_w, tile_h))
+    return regions
+
+
+def nms(detections: Sequence[Detection], iou: float) -> list[Detection]:
+    if len(detections) <= 1:
+        return list(detections)
+    boxes = [[d.x1, d.y1, d.width, d.height] for d in detections]
+    scores = [d.score for d in detections]
+    keep = cv2.dnn.NMSBoxes(boxes, scores, 0.0, iou)
+    return sorted((detections[int(i)] for i in np.asarray(keep).ravel()), key=lambda d: -d.score)
+
+
+@dataclass
+class _FrameJob:
+    regions: list[Region]
+    userdata: Any
+    parts: dict[int, list[Detection]] = field(default_factory=dict)
+
+
+class PersonDetector:
+    """A prepared person model (see models.prepare) compiled for one device and mode."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str = "CPU",
+        mode: Literal["latency", "throughput"] = "latency",
+        score_floor: float = 0.05,
+        nms_iou: float = 0.5,
+        max_candidates: int = 200,
+        threads: int | None = None,
+    ) -> None:
+        import openvino as ov
+
+        self.model_dir = Path(model_dir)
+        self.manifest: ModelManifest = load_manifest(self.model_dir)
+        self.score_floor = score_floor
+        self.nms_iou = nms_iou
+        self.max_candidates = max_candidates
+        self.mode = mode
+        core = ov.Core()
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT" if mode == "throughput" else "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled = core.compile_model(str(self.model_dir / self.manifest.ir_xml), device, config)
+        self._request = self._compiled.create_infer_request()
+        self.input_w, self.input_h = self.manifest.input_size
+        self.optimal_requests = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self.calls = 0  # network inferences, for benchmarks and the motion-gate report
+
+    @property
+    def ref(self) -> ModelRef:
+        return self.manifest.ref()
+
+    # -- pre/post-processing ------------------------------------------------------------------------
+    def preprocess(self, frame: np.ndarray, region: Region | None = None) -> np.ndarray:
+        if region is not None:
+            x, y, w, h = region
+            frame = frame[y : y + h, x : x + w]
+        resized = cv2.resize(frame, (self.input_w, self.input_h), interpolation=cv2.INTER_LINEAR)
+        return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)[None]
+
+    def postprocess(
+        self, boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float | None = None
+    ) -> list[Detection]:
+        floor = self.score_floor if floor is None else floor
+        keep = np.flatnonzero(scores >= floor)
+        if keep.size > self.max_candidates:
+            keep = keep[np.argsort(-scores[keep])[: self.max_candidates]]
+        x0, y0, w, h = region
+        out = []
+        for i in keep:
+            ymin, xmin, ymax, xmax = np.clip(boxes[i], 0.0, 1.0)
+            if xmax <= xmin or ymax <= ymin:
+                continue
+            out.append(Detection(x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h, float(scores[i])))
+        return nms(out, self.nms_iou)
+
+    def merge(self, parts: Sequence[list[Detection]]) -> list[Detection]:
+        flat = [d for part in parts for d in part]
+        return nms(flat, self.nms_iou) if len(parts) > 1 else flat
+
+    # -- synchronous ------------------------------------------------------------------------------
+    def infer_region(self, frame: np.ndarray, region: Region, floor: float | None = None) -> list[Detection]:
+        self._request.infer({0: self.preprocess(frame, region)})
+        self.calls += 1
+        return self.postprocess(self._request.get_output_tensor(0).data.copy(),
+                                self._request.get_output_tensor(1).data.copy(), region, floor)
+
+    def detect(
+        self, frame: np.ndarray, regions: Sequence[Region] | None = None, floor: float | None = None
+    ) -> list[Detection]:
+        """Run the full frame (default) or the given regions and merge."""
+        height, width = frame.shape[:2]
+        regions = list(regions) if regions else [(0, 0, width, height)]
+        return self.merge([self.infer_region(frame, r, floor) for r in regions])
+
+    def detect_tiled(self, frame: np.ndarray, grid: int = 2, floor: float | None = None) -> list[Detection]:
+        height, width = frame.shape[:2]
+        return self.detect(frame, [(0, 0, width, height), *tile_regions(width, height, grid)], floor)
+
+    # -- asynchronous -----------------------------------------------------------------------------
+    def pipeline(self, jobs: int | None = None) -> AsyncPipeline:
+        return AsyncPipeline(self, jobs or self.optimal_requests)
+
+
+class AsyncPipeline:
+    """Keeps several inferences in flight and returns frames' results in the order they were submitted."""
+
+    def __init__(self, detector: PersonDetector, jobs: int) -> None:
+        import openvino as ov
+
+        self.detector = detector
+        self.jobs = max(1, jobs)
+        self._queue = ov.AsyncInferQueue(detector._compiled, self.jobs)
+        self._queue.set_callback(self._on_done)
+        self._lock = threading.Lock()
+        self._pending: dict[int, _FrameJob] = {}
+        self._next_submit = 0
+        self._next_emit = 0
+        self._error: BaseException | None = None
+
+    def _on_done(self, request: Any, userdata: tuple[int, int, float | None]) -> None:
+        seq, index, floor = userdata
+        try:
+            with self._lock:
+                job = self._pending[seq]
+            dets = self.detector.postprocess(
+                request.get_output_tensor(0).data.copy(), request.get_output_tensor(1).data.copy(),
+                job.regions[index], floor,
+            )
+            with self._lock:
+                job.parts[index] = dets
+        except BaseException as exc:  # surfaced on the caller's thread
+            self._error = exc
+
+    def submit(self, frame: np.ndarray, userdata: Any, regions: Sequence[Region] | None = None,
+               floor: float | None = None) -> None:
+        height, width = frame.shape[:2]
+        regions = list(regions) if regions else [(0, 0, width, height)]
+        seq = self._next_submit
+        self._next_submit += 1
+        with self._lock:
+            self._pending[seq] = _FrameJob(regions=regions, userdata=userdata)
+        for index, region in enumerate(regions):
+            self._queue.start_async({0: self.detector.preprocess(frame, region)}, (seq, index, floor))
+            self.detector.calls += 1
+
+    def ready(self) -> Iterator[tuple[Any, list[Detection]]]:
+        """Frames whose every region is done, in submission order; does not block."""
+        if self._error:
+            raise self._error
+        while True:
+            with self._lock:
+                job = self._pending.get(self._next_emit)
+                if job is None or len(job.parts) < len(job.regions):
+                    return
+                del self._pending[self._next_emit]
+                self._next_emit += 1
+            yield job.userdata, self.detector.merge([job.parts[i] for i in range(len(job.regions))])
+
+    def drain(self) -> Iterator[tuple[Any, list[Detection]]]:
+        """Wait for everything in flight, then yield the rest in order."""
+        self._queue.wait_all()
+        yield from self.ready()
+
+    @property
+    def in_flight(self) -> int:
+        return self._next_submit - self._next_emit

@@ -1,0 +1,3 @@
+"""Vigia: the `vigia` command-line entry point."""
+
+__version__ = "0.1.0"

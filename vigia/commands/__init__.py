@@ -1,0 +1,1 @@
+"""Subcommands of `vigia`; each module has register(subparsers)."""
