@@ -21,6 +21,8 @@ class ClipRef(BaseModel):
     content_type: str = Field(default="video/x-msvideo", max_length=100, description="MIME type of the segment")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="checksum of the segment")
     size_bytes: int | None = Field(default=None, ge=0, description="size of the segment")
+    offset_s: float = Field(default=0.0, ge=0, description="source-clip time of the segment's first frame")
+    fps: float | None = Field(default=None, gt=0, description="frame rate the segment was written at")
     start_ts: float | None = Field(
         default=None, description="KVS only: producer timestamp (epoch s) where the event starts"
     )
