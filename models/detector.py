@@ -52,13 +52,13 @@ class Detection:
 
 def tile_regions(width: int, height: int, grid: int = 2, overlap: float = 0.25) -> list[Region]:
     """Overlapping grid×grid tiles covering the frame (so a person cut by one tile is whole in another)."""
-    tile_w = int(round(width / (grid - (grid - 1) * overlap)))
-    tile_h = int(round(height / (grid - (grid - 1) * overlap)))
+    tile_w = round(width / (grid - (grid - 1) * overlap))
+    tile_h = round(height / (grid - (grid - 1) * overlap))
     regions = []
     for row in range(grid):
         for col in range(grid):
-            x = min(int(round(col * tile_w * (1 - overlap))), width - tile_w)
-            y = min(int(round(row * tile_h * (1 - overlap))), height - tile_h)
+            x = min(round(col * tile_w * (1 - overlap)), width - tile_w)
+            y = min(round(row * tile_h * (1 - overlap)), height - tile_h)
             regions.append((x, y, tile_w, tile_h))
     return regions
 

@@ -35,7 +35,7 @@ def _prepare(args: argparse.Namespace) -> int:
         for precision in precisions:
             step += 1
             prefix = f"[{step}/{total}] {model_id} {precision}:"
-            out, manifest = prepare(model_id, precision, root=args.root, force=args.force,
+            _out, _manifest = prepare(model_id, precision, root=args.root, force=args.force,
                                     progress=lambda msg, p=prefix: print(f"{p} {msg}", flush=True))
     return 0
 
