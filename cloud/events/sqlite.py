@@ -1,0 +1,115 @@
+"""Event store in SQLite (the embedded default): same semantics as the DynamoDB adapter."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from cloud.events.record import EventRecord, iso_utc
+from contracts import validate_event_id
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    score_bucket TEXT NOT NULL,
+    score REAL NOT NULL,
+    expires_at INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    notified INTEGER NOT NULL DEFAULT 0,
+    notified_at TEXT,
+    notify_claimed_at REAL,
+    notification_id TEXT
+);
+CREATE INDEX IF NOT EXISTS events_camera_time ON events (camera_id, started_at);
+CREATE INDEX IF NOT EXISTS events_score_band ON events (score_bucket, score);
+"""
+_COLUMNS = "doc, notified, notified_at, notify_claimed_at, notification_id"
+
+
+class SqliteEventStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @staticmethod
+    def _row(row: tuple) -> EventRecord:
+        doc, notified, notified_at, claimed, notification_id = row
+        return EventRecord.model_validate_json(doc).model_copy(
+            update={"notified": bool(notified), "notified_at": notified_at,
+                    "notify_claimed_at": claimed, "notification_id": notification_id}
+        )
+
+    def put_if_absent(self, record: EventRecord) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO events (event_id, camera_id, started_at, score_bucket, score, "
+                "expires_at, doc, notified, notified_at, notify_claimed_at, notification_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.event_id, record.camera_id, record.started_at, record.score_bucket, record.score,
+                 record.expires_at, record.model_dump_json(), int(record.notified), record.notified_at,
+                 record.notify_claimed_at, record.notification_id),
+            )
+            return cur.rowcount == 1
+
+    def get(self, event_id: str) -> EventRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE event_id = ?", (validate_event_id(event_id),)
+            ).fetchone()
+        return self._row(row) if row else None
+
+    def claim_notification(self, event_id: str, now: datetime, lease_s: float) -> bool:
+        ts = now.timestamp()
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE events SET notify_claimed_at = ? WHERE event_id = ? AND notified = 0 "
+                "AND (notify_claimed_at IS NULL OR notify_claimed_at < ?)",
+                (ts, event_id, ts - lease_s),
+            )
+            return cur.rowcount == 1
+
+    def release_notification(self, event_id: str, claimed_at: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE events SET notify_claimed_at = NULL WHERE event_id = ? AND notified = 0 "
+                "AND notify_claimed_at = ?",
+                (event_id, claimed_at),
+            )
+
+    def mark_notified(self, event_id: str, at: datetime, message_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE events SET notified = 1, notified_at = ?, notification_id = ? WHERE event_id = ?",
+                (iso_utc(at), message_id, event_id),
+            )
+
+    def by_camera(self, camera_id: str, since: datetime, until: datetime, limit: int = 100) -> list[EventRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE camera_id = ? AND started_at BETWEEN ? AND ? "
+                "ORDER BY started_at LIMIT ?",
+                (camera_id, iso_utc(since), iso_utc(until), limit),
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def by_score_band(self, score_bucket: str, low: float, high: float, limit: int = 100) -> list[EventRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE score_bucket = ? AND score BETWEEN ? AND ? "
+                "ORDER BY score LIMIT ?",
+                (score_bucket, low, high, limit),
+            ).fetchall()
+        return [self._row(r) for r in rows]

@@ -1,0 +1,221 @@
+"""Process one candidate end to end: parse → idempotency check → fetch clip → verify → store media →
+conditional put of the event → notify once if confirmed.
+
+Failure policy: a PermanentError (malformed body, unsafe clip reference, undecodable clip) is
+dead-lettered here and the message counts as handled; anything else is raised for the runtime to retry
+(SQS redelivery, whose redrive policy moves it to the DLQ after its max receive count).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from cloud.events.record import EventRecord
+from cloud.notify.message import Notification
+from cloud.ports import (
+    ClipSource,
+    DeadLetter,
+    EventStore,
+    MalformedMessage,
+    NotificationPending,
+    Notifier,
+    ObjectStore,
+    PermanentError,
+    VerifyFn,
+)
+from cloud.storage.keys import clip_key, media_tags, snapshot_key
+from contracts import Candidate, Verdict
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one message; timestamps are epoch seconds (for latency measurements)."""
+
+    event_id: str | None
+    verdict: Verdict | None
+    status: str  # "processed" | "duplicate" | "dead_lettered"
+    created: bool = False
+    notified: bool = False
+    received_at: float = 0.0
+    stored_at: float | None = None
+    notified_at: float | None = None
+    dead_letter_id: str | None = None
+
+
+def parse_candidate(body: bytes | str) -> Candidate:
+    """Validate the wire message; any problem is a MalformedMessage naming what is wrong."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedMessage(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"body is a JSON {type(data).__name__}, expected an object")
+    version = data.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        speaks = sorted(SUPPORTED_SCHEMA_VERSIONS)
+        raise MalformedMessage(f"schema_version {version!r} is not supported (speaks {speaks})")
+    try:
+        return Candidate.model_validate(data)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise MalformedMessage(f"invalid candidate: {fields}") from exc
+
+
+def _event_id_of(body: bytes | str) -> str | None:
+    """Best-effort event id of a broken message, for the dead letter and the log line."""
+    try:
+        value = json.loads(body).get("event_id")
+        return value if isinstance(value, str) and len(value) <= 64 else None
+    except Exception:
+        return None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        clips: ClipSource,
+        objects: ObjectStore,
+        events: EventStore,
+        notifier: Notifier,
+        dead_letter: DeadLetter,
+        verify: VerifyFn,
+        ttl_days: int = 90,
+        notify_lease_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clips = clips
+        self.objects = objects
+        self.events = events
+        self.notifier = notifier
+        self.dead_letter = dead_letter
+        self.verify = verify
+        self.ttl_days = ttl_days
+        self.notify_lease_s = notify_lease_s
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def process(self, candidate_json: bytes | str) -> Verdict | None:
+        """The verdict (stored one on redelivery), or None if the message was dead-lettered."""
+        return self.handle(candidate_json).verdict
+
+    def handle(self, body: bytes | str | Candidate, received_at: float | None = None) -> Outcome:
+        received_at = self.clock() if received_at is None else received_at
+        raw = body.model_dump_json() if isinstance(body, Candidate) else body
+        try:
+            candidate = body if isinstance(body, Candidate) else parse_candidate(body)
+            return self._handle(candidate, received_at)
+        except PermanentError as exc:
+            return self.reject(raw, exc, received_at)
+
+    def reject(self, raw: bytes | str, exc: Exception, received_at: float) -> Outcome:
+        """Dead-letter a message with its reason; also used by runtimes once retries are exhausted."""
+        event_id = _event_id_of(raw)
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        reason = getattr(exc, "reason", "failed")
+        log.error("candidate rejected (%s): %s", reason, exc, extra={"event_id": event_id})
+        letter = self.dead_letter.send(text, reason, str(exc), event_id=event_id)
+        return Outcome(event_id, None, "dead_lettered", received_at=received_at, dead_letter_id=letter)
+
+    def _handle(self, candidate: Candidate, received_at: float) -> Outcome:
+        eid = candidate.event_id
+        existing = self.events.get(eid)
+        if existing is not None:
+            log.info("duplicate delivery, returning the stored verdict", extra={"event_id": eid})
+            notified_at = self._finish_notification(existing, received_at, claimed=False)
+            return Outcome(eid, existing.verdict(), "duplicate", received_at=received_at,
+                           notified=notified_at is not None, notified_at=notified_at)
+
+        with tempfile.TemporaryDirectory(prefix="vigia-clip-") as tmp:
+            clip_path = self.clips.fetch(candidate.clip, Path(tmp)) if candidate.clip else None
+            verdict = self.verify(candidate, clip_path)
+            if verdict.event_id != eid:
+                raise RuntimeError(f"verifier returned a verdict for {verdict.event_id}, not {eid}")
+            log.info("verdict %s (score %.3f)", verdict.decision, verdict.score, extra={"event_id": eid})
+            clip_k, snap_k = self._store_media(candidate, verdict, clip_path)
+
+        now = self._now()
+        record = EventRecord.build(candidate, verdict, clip_key=clip_k, snapshot_key=snap_k,
+                                   now=now, ttl_days=self.ttl_days)
+        if verdict.decision == "confirmed":
+            # The writer that creates the item holds the notification claim from the start.
+            record = record.model_copy(update={"notify_claimed_at": now.timestamp()})
+        created = self.events.put_if_absent(record)
+        stored_at = self.clock()
+        if not created:
+            # Another delivery won the race: its item and its verdict stand, it notifies.
+            winner = self.events.get(eid)
+            log.info("event written concurrently by another delivery", extra={"event_id": eid})
+            return Outcome(eid, winner.verdict() if winner else verdict, "duplicate",
+                           received_at=received_at, stored_at=stored_at)
+        log.info("event stored", extra={"event_id": eid, "decision": verdict.decision})
+        notified_at = self._finish_notification(record, received_at, claimed=True)
+        return Outcome(eid, verdict, "processed", created=True, notified=notified_at is not None,
+                       received_at=received_at, stored_at=stored_at, notified_at=notified_at)
+
+    def _store_media(self, candidate: Candidate, verdict: Verdict, clip_path: Path | None
+                     ) -> tuple[str | None, str | None]:
+        model_version = verdict.models[0].version if verdict.models else candidate.model.version
+        tags = media_tags(candidate.camera_id, verdict.decision, model_version)
+        snap_k = None
+        if candidate.snapshot_jpeg:
+            snap_k = snapshot_key(candidate.camera_id, candidate.event_id, candidate.started_at)
+            self.objects.put_bytes(snap_k, candidate.snapshot_jpeg, "image/jpeg", tags)
+        clip_k = None
+        if clip_path is not None:
+            ext = clip_path.suffix.lstrip(".") or "bin"
+            if ext == "jpg" and snap_k:  # a still-image "clip" must not overwrite the snapshot
+                ext = "jpeg"
+            clip_k = clip_key(candidate.camera_id, candidate.event_id, candidate.started_at, ext)
+            content_type = candidate.clip.content_type if candidate.clip else "application/octet-stream"
+            self.objects.put_file(clip_k, clip_path, content_type, tags)
+        return clip_k, snap_k
+
+    def _finish_notification(self, record: EventRecord, received_at: float, *, claimed: bool) -> float | None:
+        """Publish once per event. The claim (conditional update) keeps concurrent deliveries from both
+        publishing; `notified` is set only after a successful publish, so a crash in between leaves the
+        alert to a redelivery once the claim's lease has run out (at-least-once in that narrow window)."""
+        eid = record.event_id
+        if record.decision != "confirmed" or record.notified:
+            return None
+        now = self._now()
+        claim_ts = record.notify_claimed_at if claimed else now.timestamp()
+        if not claimed and not self.events.claim_notification(eid, now, self.notify_lease_s):
+            raise NotificationPending(f"event {eid}: another delivery is notifying; retry after the lease")
+        verdict = record.verdict()
+        notification = Notification(
+            event_id=eid, camera_id=record.camera_id, gateway_id=record.gateway_id, site_id=record.site_id,
+            decision=record.decision, score=record.score, started_at=record.started_at,
+            clip_key=record.clip_key, snapshot_key=record.snapshot_key, reasons=verdict.reasons,
+            received_at=datetime.fromtimestamp(received_at, UTC), verified_at=verdict.verified_at,
+            notified_at=now,
+        )
+        try:
+            message_id = self.notifier.publish(notification)
+        except Exception:
+            log.warning("publish failed; releasing the claim for a retry", extra={"event_id": eid})
+            try:
+                if claim_ts is not None:
+                    self.events.release_notification(eid, claim_ts)
+            except Exception:  # the lease expires anyway
+                log.exception("could not release the notification claim", extra={"event_id": eid})
+            raise
+        self.events.mark_notified(eid, self._now(), message_id)
+        log.info("notified", extra={"event_id": eid, "message_id": message_id})
+        return self.clock()
