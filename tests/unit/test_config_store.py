@@ -1,0 +1,149 @@
+"""ConfigStore: partial deltas, per-camera all-or-nothing, refusals reported, persistence across restarts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloud.shadow_service import ShadowError, ShadowStore
+from contracts import CameraConfig
+from edge_agent.config_store import ConfigStore, deep_merge, project
+
+
+def test_partial_delta_merges_into_running_camera(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    result = store.apply({"cameras": {"cam1": {"threshold": 0.6, "filters": {"min_area": 0.001}}}}, version=3)
+    assert result.ok and result.applied == ["cam1"]
+    cam = store.for_camera("cam1")
+    assert cam.threshold == 0.6 and cam.filters.min_area == 0.001
+    assert cam.filters.max_area == CameraConfig().filters.max_area  # untouched fields keep their values
+    assert store.version == 3
+    store.apply({"cameras": {"cam1": {"sample_fps": 2}}}, version=4)
+    assert store.for_camera("cam1").threshold == 0.6  # a later partial delta keeps earlier values
+    assert store.for_camera("other") == store.config.defaults
+
+
+def test_refused_camera_keeps_last_good_value_while_others_apply(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    store.apply({"cameras": {"cam1": {"threshold": 0.6}}}, version=1)
+    result = store.apply({"cameras": {"cam1": {"threshold": 1.5, "sample_fps": 3}, "cam2": {"threshold": 0.7}}},
+                         version=2)
+    assert result.applied == ["cam2"]
+    assert result.errors == {"cam1": "threshold: Input should be less than or equal to 0.99"}
+    assert store.for_camera("cam1").threshold == 0.6
+    assert store.for_camera("cam1").sample_fps == CameraConfig().sample_fps  # all-or-nothing per camera
+    assert store.for_camera("cam2").threshold == 0.7
+    assert store.version == 2
+
+
+@pytest.mark.parametrize(
+    ("patch", "fragment"),
+    [
+        ({"threshold": "high"}, "threshold: Input should be a valid number"),
+        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"threshold": 0.2, "detect_threshold": 0.3}, "must not exceed threshold"),
+        ("0.6", "must be an object"),
+    ],
+)
+def test_bad_values_are_refused_with_the_field(tmp_path, patch, fragment, caplog):
+    store = ConfigStore(tmp_path / "cfg.json")
+    result = store.apply({"cameras": {"cam1": patch}}, version=5)
+    assert fragment in result.errors["cam1"]
+    assert store.version == 0 and "cam1" not in store.config.cameras
+    assert any(r.message == "config refused" for r in caplog.records)
+
+
+def test_unknown_camera_and_unknown_field(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json", known_cameras=["cam1"])
+    result = store.apply({"cameras": {"cam9": {"threshold": 0.6}, "cam1": {"threshold": 0.6}}, "extra": 1})
+    assert "unknown camera" in result.errors["cam9"]
+    assert "unknown field" in result.errors["extra"]
+    assert store.for_camera("cam1").threshold == 0.6
+    assert "cam9" not in store.config.cameras
+
+
+def test_error_clears_once_fixed_and_listener_fires(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    seen = []
+    store.add_listener(lambda config, version: seen.append(version))
+    store.apply({"cameras": {"cam1": {"threshold": 2}}}, version=1)
+    assert "cam1" in store.errors and seen == []
+    store.apply({"cameras": {"cam1": {"threshold": 0.8}}}, version=2)
+    assert store.errors == {} and seen == [2]
+
+
+def test_defaults_apply_to_unlisted_cameras(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    store.apply({"defaults": {"threshold": 0.7}}, version=1)
+    assert store.for_camera("anything").threshold == 0.7
+
+
+def test_survives_restart_and_corrupt_file(tmp_path):
+    path = tmp_path / "cfg.json"
+    store = ConfigStore(path)
+    store.apply({"cameras": {"cam1": {"threshold": 0.66}}}, version=7)
+    store.apply({"cameras": {"cam1": {"threshold": 9}}}, version=8)
+    again = ConfigStore(path)
+    assert again.for_camera("cam1").threshold == 0.66 and again.version == 7
+    assert "cam1" in again.errors
+    path.write_text("{not json")
+    fresh = ConfigStore(path)
+    assert fresh.for_camera("cam1") == CameraConfig()
+    assert (tmp_path / "cfg.json.corrupt").exists()
+
+
+def test_reported_mirrors_desired_paths(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    desired = {"cameras": {"cam1": {"threshold": 0.6}, "cam2": {"threshold": 3}}}
+    store.apply(desired, version=1)
+    reported = store.reported_state(desired)
+    assert reported["cameras"]["cam1"] == {"threshold": 0.6}
+    assert "cam2" not in reported["cameras"]  # refused: stays in the shadow's delta
+    assert len(json.dumps(reported)) < 8192
+
+
+def test_merge_helpers():
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": 3}}) == {"a": {"c": 2, "d": 3}}
+    assert project({"a": {"b": 1, "c": 2}, "x": 1}, {"a": {"b": True}}) == {"a": {"b": 1}}
+
+
+# --- the local shadow service's document rules (pure, no broker) --------------------------------------
+def test_shadow_store_versions_delta_and_null_delete(tmp_path):
+    shadows = ShadowStore(tmp_path / "shadows.json")
+    accepted, documents, delta = shadows.update("gw1", "vigia-config",
+                                                {"state": {"desired": {"cameras": {"cam1": {"threshold": 0.6}}}}})
+    assert accepted["version"] == 1 and documents["previous"] is None
+    assert delta["state"] == {"cameras": {"cam1": {"threshold": 0.6}}}
+    assert "timestamp" in delta["metadata"]["cameras"]["cam1"]["threshold"]
+    # a reported-only update never publishes a delta, even while one remains
+    reported = {"state": {"reported": {"cameras": {"cam1": {"threshold": 0.5}}}}}
+    _, _, delta = shadows.update("gw1", "vigia-config", reported)
+    assert delta is None
+    got = shadows.get("gw1", "vigia-config")
+    assert got["version"] == 2 and got["state"]["delta"] == {"cameras": {"cam1": {"threshold": 0.6}}}
+    with pytest.raises(ShadowError) as conflict:
+        shadows.update("gw1", "vigia-config", {"state": {"desired": {"x": 1}}, "version": 1})
+    assert conflict.value.code == 409
+    shadows.update("gw1", "vigia-config", {"state": {"reported": {"cameras": {"cam1": {"threshold": 0.6}}}}})
+    assert "delta" not in shadows.get("gw1", "vigia-config")["state"]
+    shadows.update("gw1", "vigia-config", {"state": {"desired": {"cameras": {"cam1": {"threshold": None}}}}})
+    assert "desired" not in shadows.get("gw1", "vigia-config")["state"]  # emptied by null-delete
+    assert ShadowStore(tmp_path / "shadows.json").get("gw1", "vigia-config")["version"] == 4  # persisted
+    shadows.delete("gw1", "vigia-config")
+    with pytest.raises(ShadowError) as missing:
+        shadows.get("gw1", "vigia-config")
+    assert missing.value.code == 404
+    accepted, _, _ = shadows.update("gw1", "vigia-config", {"state": {"reported": {"a": 1}}})
+    assert accepted["version"] == 5  # a re-created shadow continues the version
+
+
+def test_shadow_store_rejects_oversize_and_bad_requests():
+    shadows = ShadowStore()
+    with pytest.raises(ShadowError) as big:
+        shadows.update("gw1", "s", {"state": {"desired": {"blob": "x" * 9000}}})
+    assert big.value.code == 413
+    for bad in ({}, {"state": 3}, {"state": {"delta": {}}}, []):
+        with pytest.raises(ShadowError) as err:
+            shadows.update("gw1", "s", bad)
+        assert err.value.code == 400
