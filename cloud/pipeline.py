@@ -75,7 +75,7 @@ def parse_candidate(body: bytes | str) -> Candidate:
         raise MalformedMessage(f"invalid candidate: {fields}") from exc
 
 
-def _event_id_of(body: bytes | str) -> str | None:
+def event_id_of(body: bytes | str) -> str | None:
     """Best-effort event id of a broken message, for the dead letter and the log line."""
     try:
         value = json.loads(body).get("event_id")
@@ -126,7 +126,7 @@ class Pipeline:
 
     def reject(self, raw: bytes | str, exc: Exception, received_at: float) -> Outcome:
         """Dead-letter a message with its reason; also used by runtimes once retries are exhausted."""
-        event_id = _event_id_of(raw)
+        event_id = event_id_of(raw)
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         reason = getattr(exc, "reason", "failed")
         log.error("candidate rejected (%s): %s", reason, exc, extra={"event_id": event_id})

@@ -1,0 +1,59 @@
+"""Lambda on an SQS event source, with partial batch failure reporting.
+
+The event source mapping must have FunctionResponseTypes=[ReportBatchItemFailures] (see the template).
+Per record: processed or dead-lettered (malformed, unsafe, undecodable) → acknowledged; a transient
+failure → listed in batchItemFailures so SQS redelivers only that record (after maxReceiveCount the
+queue's redrive policy moves it to the same DLQ). If the dead-letter write itself fails, the record
+is reported as failed too: nothing accepted is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cloud.pipeline import Pipeline, event_id_of
+
+log = logging.getLogger(__name__)
+
+_pipeline: Pipeline | None = None
+
+
+def _get_pipeline() -> Pipeline:
+    """Built once per container (cold start), reused by every invocation."""
+    global _pipeline
+    if _pipeline is None:
+        from cloud.runtime.wiring import build_pipeline
+        from cloud.settings import CloudSettings
+
+        _setup_logging()
+        _pipeline = build_pipeline(CloudSettings())
+    return _pipeline
+
+
+def _setup_logging() -> None:
+    try:
+        from vigia.logs import configure_logging
+    except ImportError:  # the Lambda image ships cloud/ and contracts/ only
+        logging.getLogger().setLevel(logging.INFO)
+        return
+    configure_logging("INFO")
+
+
+def process_batch(event: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
+    failures: list[dict[str, str]] = []
+    for record in event.get("Records", []):
+        message_id = record.get("messageId", "")
+        try:
+            outcome = pipeline.handle(record.get("body", ""))
+            log.info("record %s: %s", message_id, outcome.status,
+                     extra={"event_id": outcome.event_id, "message_id": message_id})
+        except Exception as exc:
+            log.exception("record %s failed, will be retried: %s", message_id, exc,
+                          extra={"event_id": event_id_of(record.get("body", "")), "message_id": message_id})
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return process_batch(event, _get_pipeline())
