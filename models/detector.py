@@ -132,7 +132,7 @@ class PersonDetector:
         x0, y0, w, h = region
         out = []
         for i in keep:
-            ymin, xmin, ymax, xmax = np.clip(boxes[i], 0.0, 1.0)
+            ymin, xmin, ymax, xmax = (float(v) for v in np.clip(boxes[i], 0.0, 1.0))
             if xmax <= xmin or ymax <= ymin:
                 continue
             out.append(Detection(x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h, float(scores[i])))
@@ -225,6 +225,10 @@ class AsyncPipeline:
         """Wait for everything in flight, then yield the rest in order."""
         self._queue.wait_all()
         yield from self.ready()
+
+    def drain_wait(self) -> None:
+        """Block until every inference in flight has finished (results then come from ready())."""
+        self._queue.wait_all()
 
     @property
     def in_flight(self) -> int:

@@ -24,7 +24,14 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return json.dumps(line, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and other odd values become plain JSON."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:

@@ -1,0 +1,40 @@
+"""Settings of the agent process itself (per-camera behaviour lives in contracts.CameraConfig)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.catalog import GATEWAY_MODEL
+
+
+class AgentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gateway_id: str = Field(default="vigia-local", min_length=1, max_length=128, description="IoT thing name")
+    site_id: str | None = Field(default=None, max_length=128, description="customer site, carried to alerts")
+    data_dir: Path = Field(default=Path("var/edge"), description="outbox, clip segments, memories")
+    model_id: str = Field(default=GATEWAY_MODEL, description="catalog id of the gateway detector")
+    precision: Literal["FP32", "INT8"] = Field(default="FP32", description="prepared precision to load")
+    model_dir: Path | None = Field(default=None, description="explicit IR folder (Greengrass model component)")
+    device: str = Field(default="CPU", description="OpenVINO device")
+    inference_jobs: int | None = Field(default=None, ge=1, le=16, description="requests in flight (default: optimal)")
+    score_floor: float = Field(default=0.05, ge=0.01, le=0.9, description="lowest score decoded from the network")
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.sqlite"
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.data_dir / "clips"
+
+    @property
+    def fp_memory_dir(self) -> Path:
+        return self.data_dir / "fp_memory"
+
+    @property
+    def stationary_path(self) -> Path:
+        return self.data_dir / "stationary.json"

@@ -1,0 +1,56 @@
+"""The report's picture: image PR / threshold sweep with operating points, and per-clip events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    sweep = report.get("sweep", {}).get("images", [])
+    if sweep:
+        thr = [p["threshold"] for p in sweep]
+        axes[0].plot(thr, [p["recall"] for p in sweep], label="recall (person images)")
+        axes[0].plot(thr, [p["false_alarm_rate"] for p in sweep], label="false-alarm rate (empty images)")
+        for name, style in (("baseline", "k--"), ("system", "g:")):
+            t = report[name].get("images", {}).get("threshold")
+            if t is not None:
+                axes[0].axvline(t, color=style[0], linestyle=style[1:], label=f"{name} threshold {t}")
+        axes[0].set_xlabel("person score threshold (single frame)")
+        axes[0].set_title("Images: threshold sweep")
+        axes[0].legend(fontsize=7)
+        axes[1].plot([p["recall"] for p in sweep], [p["precision"] for p in sweep], marker=".")
+        for name, marker in (("baseline", "ks"), ("system", "g^")):
+            img = report[name].get("images", {})
+            if img.get("n_person"):
+                tp, fp = img["hits"], img["false_alarms"]
+                axes[1].plot(img["recall"], tp / (tp + fp) if tp + fp else 1.0, marker, label=name, markersize=9)
+        axes[1].set_xlabel("recall")
+        axes[1].set_ylabel("precision")
+        axes[1].set_title("Images: precision-recall")
+        axes[1].legend(fontsize=7)
+    clips = report["system"].get("clips", {}).get("per_clip", [])
+    if clips:
+        names = [Path(c["file"]).stem[:14] for c in clips]
+        base = {c["file"]: c for c in report["baseline"]["clips"]["per_clip"]}
+        xs = range(len(names))
+        axes[2].bar([x - 0.2 for x in xs], [base[c["file"]]["false_events"] for c in clips], 0.4,
+                    label="baseline false events", color="grey")
+        axes[2].bar([x + 0.2 for x in xs], [c["false_events"] for c in clips], 0.4,
+                    label=f"{report['stage']} false events", color="green")
+        for x, c in zip(xs, clips, strict=True):
+            if c["intervals_total"]:
+                mark = "✓" if c["intervals_hit"] == c["intervals_total"] else "✗"
+                axes[2].text(x, 0.05, mark, ha="center", fontsize=12)
+        axes[2].set_xticks(list(xs), names, rotation=60, fontsize=7)
+        axes[2].set_title("Clips: false events (✓ = every person interval hit)")
+        axes[2].legend(fontsize=7)
+    fig.suptitle(f"Vigia evaluation, stage {report['stage']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
