@@ -1,0 +1,1 @@
+"""Greengrass v2 components of Vigia: recipes, packaging, deployment."""

@@ -1,0 +1,85 @@
+"""`vigia config set | show`: per-camera settings through the gateway's `vigia-config` named shadow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("config", help="change or show a gateway's camera settings (named shadow)")
+    csub = parser.add_subparsers(dest="config_command", required=True)
+
+    def backend_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--thing", required=True, help="IoT thing name of the gateway")
+        p.add_argument("--backend", choices=["iot", "mqtt"], default=os.environ.get("VIGIA_CONFIG_BACKEND", "iot"),
+                       help="iot: AWS IoT iot-data (AWS_ENDPOINT_URL honoured); mqtt: local shadow service")
+        p.add_argument("--mqtt-host", default="127.0.0.1")
+        p.add_argument("--mqtt-port", type=int, default=8883)
+        p.add_argument("--mqtt-ca", help="CA file (enables TLS)")
+        p.add_argument("--mqtt-cert", help="client certificate of the operator/cloud identity")
+        p.add_argument("--mqtt-key", help="client key")
+        p.add_argument("--mqtt-client-id", default="vigia-config-cli")
+        p.add_argument("--region", help="AWS region for the iot backend")
+
+    setp = csub.add_parser("set", help="validate and write desired settings, e.g. threshold=0.6 filters.min_area=0.001")
+    backend_options(setp)
+    setp.add_argument("--camera", action="append", default=[], help="camera id (repeatable)")
+    setp.add_argument("--all-cameras", action="store_true", help="every camera the gateway has or reports")
+    setp.add_argument("--defaults", action="store_true", help="the defaults for unlisted cameras")
+    setp.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
+    setp.set_defaults(func=_set)
+
+    show = csub.add_parser("show", help="desired beside reported per camera; drift highlighted")
+    backend_options(show)
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=_show)
+
+
+def _backend(args: argparse.Namespace):
+    if args.backend == "mqtt":
+        from cloud.config_admin import MqttShadowBackend
+        from cloud.shadow_service import BrokerSettings
+
+        return MqttShadowBackend(BrokerSettings(host=args.mqtt_host, port=args.mqtt_port,
+                                                client_id=args.mqtt_client_id, ca_file=args.mqtt_ca,
+                                                cert_file=args.mqtt_cert, key_file=args.mqtt_key))
+    from cloud.config_admin import IotDataBackend
+
+    return IotDataBackend(region=args.region)
+
+
+def _set(args: argparse.Namespace) -> int:
+    from cloud.config_admin import ConfigAdmin, parse_assignments
+
+    patch = parse_assignments(args.assignments)
+    backend = _backend(args)
+    try:
+        accepted = ConfigAdmin(backend).set(args.thing, patch, cameras=args.camera, all_cameras=args.all_cameras,
+                                            defaults=args.defaults)
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()
+    print(json.dumps({"thing": args.thing, "version": accepted.get("version"),
+                      "desired": accepted.get("state", {}).get("desired")}))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from cloud.config_admin import ConfigAdmin, format_views
+
+    backend = _backend(args)
+    try:
+        admin = ConfigAdmin(backend)
+        views = admin.show(args.thing)
+        version = (backend.get(args.thing, admin.shadow) or {}).get("version")
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()
+    if args.json:
+        print(json.dumps([{"camera": v.camera_id, "desired": v.desired, "reported": v.reported,
+                           "drift": {k: list(d) for k, d in v.drift.items()}, "error": v.error} for v in views]))
+    else:
+        print(format_views(args.thing, views, version))
+    return 1 if any(v.drift or v.error for v in views) else 0
