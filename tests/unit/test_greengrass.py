@@ -1,0 +1,184 @@
+"""Greengrass components: recipes are valid and least-privilege, packaging is reproducible, and the
+deployment requests pass botocore's checks against the real greengrassv2/s3 API models (Stubber)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import ANY, Stubber
+
+from contracts import topics
+from greengrass.deploy import DeployOptions, deploy, deployment_request
+from greengrass.package import package
+from greengrass.recipes import AGENT_COMPONENT, MODEL_COMPONENT, SHADOW_MANAGER
+from models.manifest import MANIFEST_NAME, ModelManifest
+
+GG_CONFIG = Path(__file__).parents[2] / "greengrass" / "gdk-config.json"
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A prepared-model folder as models.prepare writes it (tiny fake IR, real manifest + checksums)."""
+    folder = tmp_path / "ssd" / "1" / "FP32"
+    folder.mkdir(parents=True)
+    (folder / "model.xml").write_text("<net/>")
+    (folder / "model.bin").write_bytes(b"\x00" * 64)
+    sha = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in ("model.xml", "model.bin")}
+    manifest = ModelManifest(
+        model_id="ssd-mobilenet-v2-coco", version="1", precision="FP32", architecture="ssd",
+        source_package="pkg", source_package_version="1", source_wheel_sha256="0" * 64, weights_member="w",
+        weights_sha256="0" * 64, license="Apache-2.0", provenance="test", ir_xml="model.xml", ir_bin="model.bin",
+        ir_xml_sha256=sha["model.xml"], ir_bin_sha256=sha["model.bin"], input_size=(300, 300), person_class=1,
+        labels={1: "person"}, outputs=["boxes", "scores"], prepared_at=datetime.now(UTC), openvino_version="x",
+    )
+    (folder / MANIFEST_NAME).write_text(manifest.model_dump_json())
+    return folder
+
+
+@pytest.fixture
+def built(model_dir: Path, tmp_path: Path):
+    wheel = tmp_path / "vigia-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK fake wheel")
+    out = tmp_path / "greengrass-build"
+    return out, package(model_dir, out, "0.1.0", "1.0.0", bucket="my-bucket", agent_wheel=wheel)
+
+
+def test_package_writes_artifacts_checksums_and_recipes(built, model_dir):
+    out, comps = built
+    model, agent = comps
+    assert (model.name, model.version, agent.name, agent.version) == (MODEL_COMPONENT, "1.0.0", AGENT_COMPONENT,
+                                                                       "0.1.0")
+    with zipfile.ZipFile(model.artifact_path) as archive:
+        assert sorted(archive.namelist()) == ["manifest.json", "model.bin", "model.xml"]
+    for comp in comps:
+        recipe = json.loads(comp.recipe_path.read_text())
+        assert yaml.safe_load(comp.recipe_path.with_suffix(".yaml").read_text()) == recipe
+        artifact = recipe["Manifests"][0]["Artifacts"][0]
+        digest = base64.b64encode(hashlib.sha256(comp.artifact_path.read_bytes()).digest()).decode()
+        assert artifact["Digest"] == digest and artifact["Algorithm"] == "SHA-256"
+        assert artifact["URI"] == f"s3://my-bucket/{comp.name}/{comp.version}/{comp.artifact_path.name}"
+        sidecar = comp.artifact_path.with_name(comp.artifact_path.name + ".sha256").read_text()
+        assert sidecar.split()[0] == comp.sha256_hex
+        assert recipe["ComponentVersion"] == comp.version and "{" not in recipe["ComponentVersion"]
+    # reproducible: packaging again gives the same model archive
+    first = model.artifact_path.read_bytes()
+    package(model_dir, out, "0.1.0", "1.0.0", bucket="my-bucket", agent_wheel=agent.artifact_path)
+    assert model.artifact_path.read_bytes() == first
+
+
+def test_model_recipe_unarchives_the_ir(built):
+    recipe = json.loads(built[1][0].recipe_path.read_text())
+    assert recipe["Manifests"][0]["Artifacts"][0]["Unarchive"] == "ZIP"
+    assert recipe["ComponentConfiguration"]["DefaultConfiguration"]["modelId"] == "ssd-mobilenet-v2-coco"
+
+
+def test_agent_recipe_dependencies_lifecycle_and_access_control(built):
+    recipe = json.loads(built[1][1].recipe_path.read_text())
+    deps = recipe["ComponentDependencies"]
+    assert deps[MODEL_COMPONENT] == {"VersionRequirement": "=1.0.0", "DependencyType": "HARD"}
+    assert deps[SHADOW_MANAGER]["DependencyType"] == "HARD"
+    lifecycle = recipe["Manifests"][0]["Lifecycle"]
+    assert "python3 -m venv {work:path}/venv" in lifecycle["install"]["Script"]
+    assert "vigia-0.1.0-py3-none-any.whl[edge]" in lifecycle["install"]["Script"]
+    run = lifecycle["run"]["Script"]
+    assert "vigia --log-level {configuration:/logLevel} edge run" in run
+    assert "--thing {iot:thingName}" in run
+    assert "{com.vigia.Model:artifacts:decompressedPath}/model" in run
+
+    acl = recipe["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"]
+    assert set(acl) == {"aws.greengrass.ipc.mqttproxy", SHADOW_MANAGER, "aws.greengrass.ipc.pubsub"}
+    (mqtt,) = acl["aws.greengrass.ipc.mqttproxy"].values()
+    assert mqtt["operations"] == ["aws.greengrass#PublishToIoTCore"]  # no subscribe: nothing to receive
+    thing = "gw1"
+    concrete = {r.replace("{iot:thingName}", thing) for r in mqtt["resources"]}
+    assert concrete == {topics.candidates(thing, "+"), topics.telemetry(thing), topics.heartbeat(thing)}
+    (shadow,) = acl[SHADOW_MANAGER].values()
+    assert sorted(shadow["operations"]) == ["aws.greengrass#GetThingShadow", "aws.greengrass#UpdateThingShadow"]
+    assert [r.replace("{iot:thingName}", thing) for r in shadow["resources"]] == [topics.shadow_prefix(thing)]
+    (pubsub,) = acl["aws.greengrass.ipc.pubsub"].values()
+    assert pubsub["operations"] == ["aws.greengrass#SubscribeToTopic"]
+    assert [r.replace("{iot:thingName}", thing) for r in pubsub["resources"]] == [
+        topics.shadow_topic(thing, "update/delta")]
+    for policies in acl.values():
+        for policy in policies.values():
+            assert "*" not in policy["resources"] and all("#" not in r for r in policy["resources"])
+
+
+def test_gdk_config_is_valid():
+    config = json.loads(GG_CONFIG.read_text())
+    assert AGENT_COMPONENT in config["component"]
+    build = config["component"][AGENT_COMPONENT]["build"]
+    assert build["build_system"] == "custom" and build["custom_build_command"][:3] == ["vigia", "greengrass",
+                                                                                     "package"]
+
+
+def test_bad_versions_and_tampered_model_are_refused(model_dir, tmp_path):
+    wheel = tmp_path / "vigia-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"x")
+    with pytest.raises(ValueError, match="semantic"):
+        package(model_dir, tmp_path / "o", "v1", "1.0.0", agent_wheel=wheel)
+    (model_dir / "model.bin").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="checksums"):
+        package(model_dir, tmp_path / "o", "0.1.0", "1.0.0", agent_wheel=wheel)
+
+
+def test_deploy_requests_match_the_real_api_models(built):
+    out, comps = built
+    gg = boto3.client("greengrassv2", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    target = "arn:aws:iot:eu-west-1:123456789012:thinggroup/vigia-gateways"
+    with Stubber(gg) as gg_stub, Stubber(s3) as s3_stub:
+        for comp in comps:
+            key = f"{comp.name}/{comp.version}/{comp.artifact_path.name}"
+            s3_stub.add_response("put_object", {}, {"Bucket": "prod-artifacts", "Key": key, "Body": ANY})
+            arn = f"arn:aws:greengrass:eu-west-1:123456789012:components:{comp.name}:versions:{comp.version}"
+            gg_stub.add_response("create_component_version",
+                                 {"componentName": comp.name, "componentVersion": comp.version, "arn": arn,
+                                  "creationTimestamp": datetime.now(UTC),
+                                  "status": {"componentState": "REQUESTED"}},
+                                 {"inlineRecipe": ANY})
+            gg_stub.add_response("describe_component", {"arn": arn, "status": {"componentState": "DEPLOYABLE"}},
+                                 {"arn": arn})
+        options = DeployOptions(bucket="prod-artifacts", target_arn=target, agent_configuration={"cameraId": "c7"})
+        expected = deployment_request([{"name": c.name, "version": c.version} for c in comps], options)
+        gg_stub.add_response("create_deployment", {"deploymentId": "d-1", "iotJobId": "j-1"}, expected)
+        result = deploy(gg, s3, out, options)
+        gg_stub.assert_no_pending_responses()
+        s3_stub.assert_no_pending_responses()
+    assert result["deploymentId"] == "d-1"
+    assert expected["deploymentPolicies"]["failureHandlingPolicy"] == "ROLLBACK"
+    criteria = expected["iotJobConfiguration"]["abortConfig"]["criteriaList"]
+    assert {c["failureType"] for c in criteria} == {"FAILED", "TIMED_OUT"} and all(c["action"] == "CANCEL"
+                                                                                    for c in criteria)
+    assert json.loads(expected["components"][SHADOW_MANAGER]["configurationUpdate"]["merge"])[
+        "synchronize"]["coreThing"]["namedShadows"] == [topics.CONFIG_SHADOW_NAME]
+    assert expected["components"][MODEL_COMPONENT] == {"componentVersion": "1.0.0"}
+
+
+def test_uploaded_recipe_points_at_the_deploy_bucket(built):
+    out, _ = built
+    gg = boto3.client("greengrassv2", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sent = []
+    gg.meta.events.register("before-parameter-build.greengrassv2.CreateComponentVersion",
+                            lambda params, **_: sent.append(json.loads(params["inlineRecipe"])))
+    with Stubber(gg) as gg_stub, Stubber(s3) as s3_stub:
+        for name in (MODEL_COMPONENT, AGENT_COMPONENT):
+            s3_stub.add_response("put_object", {})
+            arn = f"arn:aws:greengrass:eu-west-1:123456789012:components:{name}:versions:1.0.0"
+            gg_stub.add_response("create_component_version", {"componentName": name, "componentVersion": "1.0.0",
+                                                              "arn": arn, "creationTimestamp": datetime.now(UTC),
+                                                              "status": {"componentState": "REQUESTED"}})
+            gg_stub.add_response("describe_component", {"arn": arn, "status": {"componentState": "DEPLOYABLE"}})
+        from greengrass.deploy import publish_components
+
+        publish_components(gg, s3, out, "prod-artifacts")
+    assert all(r["Manifests"][0]["Artifacts"][0]["URI"].startswith("s3://prod-artifacts/") for r in sent)
