@@ -117,8 +117,11 @@ class SqsWorker:
             self.stats["failed"] += 1
             log.exception("message failed, left for redelivery: %s", exc, extra={"event_id": event_id})
             return
+        try:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+        except Exception as exc:  # it comes back; idempotency turns the redelivery into a no-op
+            log.warning("could not delete a handled message: %s", exc, extra={"event_id": outcome.event_id})
         self.stats[outcome.status] = self.stats.get(outcome.status, 0) + 1
-        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
         log.info("message done: %s", outcome.status, extra={"event_id": outcome.event_id})
 
     def _release(self, messages: list[dict[str, Any]]) -> None:
