@@ -1,0 +1,278 @@
+"""The verifier's decision as pure functions of per-frame detections: no models, no images, no clocks.
+
+Three steps, each testable with a handful of hand-written detections:
+
+1. `group_detections`: detections of every model at every scale (full frame, tile grids) that overlap
+   become one object hypothesis.
+2. `score_hypothesis`: one calibrated person score per hypothesis. Two architectures agreeing at the same
+   place is the strong evidence (geometric mean of their scores); a score only one model gives is
+   discounted, and discounted again when it does not hold across scales.
+3. `decide`: temporal consistency over the examined frames, near the gateway's track, minus what the
+   camera's false-positive memory recognised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cloud.verifier.settings import VerifierSettings
+
+Xyxy = tuple[float, float, float, float]
+Tier = Literal["person", "maybe", "none"]
+FULL_SCALE = "full"
+
+
+def scale_name(grid: int) -> str:
+    return f"{grid}x{grid}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDetection:
+    """One detection of one model at one scale, in frame pixels."""
+
+    model: str
+    scale: str  # "full" or "2x2", "3x3", ...
+    box: Xyxy
+    score: float
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+
+@dataclass(slots=True)
+class Hypothesis:
+    """Overlapping detections taken to be one object."""
+
+    box: Xyxy
+    members: list[ModelDetection] = field(default_factory=list)
+    evidence: float = 0.0
+    tier: Tier = "none"
+    explanation: str = ""
+    fp_entry: str | None = None  # set when the camera's FP memory recognised it
+    near_track: bool = True
+
+    def best(self, model: str) -> float:
+        return max((d.score for d in self.members if d.model == model), default=0.0)
+
+    def scales(self, model: str, min_score: float) -> set[str]:
+        return {d.scale for d in self.members if d.model == model and d.score >= min_score}
+
+
+@dataclass(slots=True)
+class FrameFindings:
+    """What the ensemble found on one examined frame."""
+
+    t: float  # seconds from the segment start
+    width: int
+    height: int
+    hypotheses: list[Hypothesis]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPrior:
+    """Where the gateway saw the person: its boxes on its best frame, at segment time `t`."""
+
+    t: float
+    boxes: tuple[Xyxy, ...]
+
+
+@dataclass(slots=True)
+class Decision:
+    decision: Literal["confirmed", "rejected", "uncertain"]
+    score: float
+    reasons: list[str]
+    best_frame: int | None  # index into the frames list of the frame that carries the verdict's boxes
+    boxes: list[tuple[Xyxy, float]]
+    person_frames: int
+    frames_examined: int
+
+
+# -- step 1: grouping ---------------------------------------------------------------------------------
+def iou(a: Xyxy, b: Xyxy) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def plausible(det: ModelDetection, settings: VerifierSettings) -> bool:
+    """Box geometry sanity: a person is not a 2-pixel sliver, a flat strip or a needle."""
+    if det.score < settings.score_floor or det.width <= 0 or det.height < settings.min_box_height_px:
+        return False
+    aspect = det.height / det.width
+    return settings.min_aspect <= aspect <= settings.max_aspect
+
+
+def group_detections(detections: Sequence[ModelDetection], settings: VerifierSettings) -> list[Hypothesis]:
+    """Greedy grouping, strongest first: each detection joins the first hypothesis whose anchor it overlaps."""
+    groups: list[Hypothesis] = []
+    for det in sorted((d for d in detections if plausible(d, settings)), key=lambda d: -d.score):
+        for group in groups:
+            if iou(group.box, det.box) >= settings.group_iou:
+                group.members.append(det)
+                break
+        else:
+            groups.append(Hypothesis(box=det.box, members=[det]))
+    return groups
+
+
+# -- step 2: evidence -----------------------------------------------------------------------------------
+def score_hypothesis(
+    hyp: Hypothesis, models: Sequence[str], settings: VerifierSettings, frame_height: float | None = None
+) -> Hypothesis:
+    """Fill in the calibrated evidence, its tier and a one-line explanation."""
+    floor = settings.cross_check_min
+    best = {m: hyp.best(m) for m in models}
+    candidates: list[tuple[float, str]] = []
+    # Agreement of two architectures: their errors are largely independent (a dog that fools the COCO
+    # model rarely fools the person-only one), so the geometric mean is not discounted.
+    agreeing = sorted((m for m in models if best[m] >= floor), key=lambda m: -best[m])
+    if len(agreeing) >= 2:
+        a, b = agreeing[0], agreeing[1]
+        candidates.append((math.sqrt(best[a] * best[b]), f"{a} {best[a]:.2f} and {b} {best[b]:.2f} agree"))
+    # One model alone: discounted, and more when it does not hold at several scales (a texture that looks
+    # like a person at one zoom usually stops doing so at another).
+    for m in models:
+        if best[m] <= 0:
+            continue
+        scales = hyp.scales(m, floor)
+        n_scales = len(scales)
+        weight = settings.single_model_weight
+        tall = frame_height is not None and (hyp.box[3] - hyp.box[1]) > settings.tile_only_max_height * frame_height
+        tile_only = tall and FULL_SCALE not in scales
+        if n_scales < settings.min_scales or tile_only:
+            weight *= settings.unconfirmed_scale_weight
+        others = [o for o in models if o != m]
+        other_txt = f", {', '.join(f'{o} {best[o]:.2f}' for o in others)}" if others else ""
+        candidates.append(
+            (weight * best[m],
+             f"{m} {best[m]:.2f} alone at {n_scales} scale(s){' (tiles only)' if tile_only else ''}{other_txt}")
+        )
+    if not candidates:
+        hyp.evidence, hyp.tier, hyp.explanation = 0.0, "none", "no detection"
+        return hyp
+    hyp.evidence, hyp.explanation = max(candidates, key=lambda c: c[0])
+    hyp.evidence = min(1.0, hyp.evidence)
+    if hyp.evidence >= settings.confirm_threshold:
+        hyp.tier = "person"
+    elif hyp.evidence >= settings.uncertain_threshold:
+        hyp.tier = "maybe"
+    else:
+        hyp.tier = "none"
+    return hyp
+
+
+def frame_hypotheses(
+    detections: Sequence[ModelDetection], models: Sequence[str], settings: VerifierSettings,
+    frame_height: float | None = None,
+) -> list[Hypothesis]:
+    """Steps 1 and 2 for one frame, strongest first."""
+    hyps = [score_hypothesis(h, models, settings, frame_height) for h in group_detections(detections, settings)]
+    return sorted(hyps, key=lambda h: -h.evidence)
+
+
+# -- step 3: temporal decision --------------------------------------------------------------------------
+def near_track(box: Xyxy, t: float, prior: TrackPrior | None, settings: VerifierSettings) -> bool:
+    """Is the box's centre within reach of the gateway's boxes, given the time between the two frames?"""
+    if prior is None or not prior.boxes or not settings.track_gate:
+        return True
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for x1, y1, x2, y2 in prior.boxes:
+        reach = max(y2 - y1, box[3] - box[1]) * (settings.track_margin + settings.track_speed * abs(t - prior.t))
+        if x1 - reach <= cx <= x2 + reach and y1 - reach <= cy <= y2 + reach:
+            return True
+    return False
+
+
+def required_frames(examined: int, settings: VerifierSettings) -> int:
+    """Frames that must show a person: a still needs its one frame; a clip needs a share of them."""
+    need = max(settings.min_person_frames, math.ceil(settings.min_person_fraction * examined))
+    return max(1, min(examined, need))
+
+
+def decide(
+    frames: Sequence[FrameFindings], prior: TrackPrior | None, settings: VerifierSettings,
+    memory_hits: Sequence[str] = (),
+) -> Decision:
+    """Confirmed when enough examined frames show a person near the track; uncertain on half that support.
+
+    `memory_hits` are descriptions of the camera's remembered false positives that the gateway's own boxes
+    repeat; hypotheses the memory recognised carry `fp_entry` and do not count as persons.
+    """
+    n = len(frames)
+    if n == 0:
+        return Decision("rejected", 0.0, ["no frame could be examined"], None, [], 0, 0)
+    need = required_frames(n, settings)
+    frame_scores: list[float] = []
+    support = 0.0
+    person_frames = 0
+    away = 0
+    recognised: dict[str, int] = {}
+    best_hyp: list[Hypothesis | None] = []
+    for frame in frames:
+        counted: list[Hypothesis] = []
+        for hyp in frame.hypotheses:
+            hyp.near_track = near_track(hyp.box, frame.t, prior, settings)
+            if hyp.fp_entry is not None:
+                recognised[hyp.fp_entry] = recognised.get(hyp.fp_entry, 0) + 1
+            elif not hyp.near_track:
+                away += hyp.tier == "person"
+            else:
+                counted.append(hyp)
+        top = max(counted, key=lambda h: h.evidence, default=None)
+        best_hyp.append(top)
+        score = top.evidence if top else 0.0
+        frame_scores.append(score)
+        if top is not None and top.tier == "person":
+            person_frames += 1
+            support += 1.0
+        elif top is not None and top.tier == "maybe":
+            support += 0.5
+
+    # The event's score is what the temporal rule needed: the mean of the `need` best frames.
+    event_score = sum(sorted(frame_scores, reverse=True)[:need]) / need
+    best_index = max(range(n), key=lambda i: frame_scores[i])
+    reasons: list[str] = []
+    if person_frames >= need:
+        decision: Literal["confirmed", "rejected", "uncertain"] = "confirmed"
+        top = best_hyp[best_index]
+        reasons.append(f"person on {person_frames}/{n} examined frame(s) near the track (needed {need})")
+        if top is not None:
+            reasons.append(f"best: {top.explanation} -> {top.evidence:.2f} at t={frames[best_index].t:.1f}s")
+    else:
+        decision = "uncertain" if support >= need / 2 else "rejected"
+        reasons.append(f"person on {person_frames}/{n} examined frame(s) near the track, {need} needed")
+        top = best_hyp[best_index]
+        if top is not None and top.evidence > 0:
+            reasons.append(
+                f"strongest: {top.explanation} -> {top.evidence:.2f} (confirm at {settings.confirm_threshold:.2f})"
+            )
+        else:
+            reasons.append("no person-like detection near the track on any frame")
+        if recognised or memory_hits:
+            decision = "rejected"
+            event_score = min(event_score, settings.uncertain_threshold / 2)
+    for entry, count in recognised.items():
+        reasons.append(f"camera's false-positive memory recognised entry {entry} on {count} frame(s); not counted")
+    reasons.extend(memory_hits)
+    if away:
+        reasons.append(f"{away} person-like detection(s) away from the gateway's track not counted")
+
+    boxes: list[tuple[Xyxy, float]] = []
+    if decision != "rejected":
+        tiers = ("person",) if decision == "confirmed" else ("person", "maybe")
+        boxes = [
+            (h.box, h.evidence)
+            for h in frames[best_index].hypotheses
+            if h.tier in tiers and h.near_track and h.fp_entry is None
+        ]
+    return Decision(decision, float(min(1.0, max(0.0, event_score))), reasons, best_index, boxes, person_frames, n)

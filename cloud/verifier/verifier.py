@@ -1,0 +1,183 @@
+"""The cloud verifier: a stronger second look at a gateway's candidate, ending in a Verdict.
+
+Stronger than the gateway by compute, not by a bigger download (none exists, see MODELS.md): several
+frames of the segment, full resolution plus tile grids, a second architecture as a cross-check,
+temporal consistency near the gateway's track, and the camera's memory of confirmed false positives.
+The decision itself lives in `decision.py` as pure functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from cloud.verifier.decision import Decision, FrameFindings, TrackPrior, Xyxy, decide, frame_hypotheses
+from cloud.verifier.ensemble import run_ensemble
+from cloud.verifier.frames import (
+    ClipReadError,
+    Frame,
+    clip_offset,
+    is_image,
+    read_image,
+    read_segment,
+    segment_time,
+    select_indices,
+)
+from cloud.verifier.settings import VerifierSettings
+from contracts import Box, Candidate, ModelRef, Verdict
+from models.detector import PersonDetector
+from models.fp_memory import FpMemoryStore
+from models.prepare import find_prepared
+
+log = logging.getLogger("cloud.verifier")
+
+
+def load_detectors(settings: VerifierSettings) -> dict[str, PersonDetector]:
+    """Compile the ensemble's prepared models (throughput mode: the verifier keeps many tiles in flight)."""
+    return {
+        model_id: PersonDetector(
+            find_prepared(model_id, settings.precision), device=settings.device, mode="throughput",
+            score_floor=settings.score_floor, threads=settings.threads,
+        )
+        for model_id in settings.models
+    }
+
+
+class Verifier:
+    """Turns a candidate plus its clip segment (or still image) into a confirmed/rejected/uncertain verdict."""
+
+    def __init__(
+        self,
+        settings: VerifierSettings | None = None,
+        fp_memories: FpMemoryStore | None = None,
+        detectors: Mapping[str, PersonDetector] | None = None,
+    ) -> None:
+        self.settings = settings or VerifierSettings()
+        self.fp_memories = fp_memories
+        self.detectors: dict[str, PersonDetector] = dict(detectors) if detectors else load_detectors(self.settings)
+        self.model_refs: list[ModelRef] = [d.ref for d in self.detectors.values()]
+        self._lock = threading.Lock()  # one verification at a time uses the compiled models' request pools
+
+    # -- entry points ------------------------------------------------------------------------------
+    def verify(self, candidate: Candidate, frames: Sequence[tuple[float, np.ndarray]]) -> Verdict:
+        """Verify from decoded frames: (seconds from the segment start, BGR frame), or one still image."""
+        started = time.perf_counter()
+        frames = list(frames)
+        if not frames:
+            raise ValueError(f"event {candidate.event_id}: no frame to verify")
+        for t, frame in frames:
+            if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.size == 0:
+                raise ValueError(f"event {candidate.event_id}: frame at t={t} is not a BGR image")
+        if len(frames) > 1:
+            start, end, best = segment_time(candidate, clip_offset(candidate))
+            wanted = select_indices([t for t, _ in frames], start, end, best, self.settings.max_frames,
+                                    self.settings.window_margin_s)
+            frames = [frames[i] for i in wanted]
+        return self._verify_frames(candidate, frames, started)
+
+    def verify_clip(self, candidate: Candidate, clip_path: Path) -> Verdict:
+        """Read the segment (a video) or the still (.jpg/.jpeg/.png) and verify it."""
+        started = time.perf_counter()
+        path = Path(clip_path)
+        try:
+            if is_image(path):
+                frames = read_image(path)
+            else:
+                frames, _ = read_segment(path, candidate, self.settings.max_frames, self.settings.window_margin_s)
+        except ClipReadError as exc:
+            log.error("clip unreadable: %s", exc, extra={"event_id": candidate.event_id,
+                                                         "camera_id": candidate.camera_id})
+            raise
+        return self._verify_frames(candidate, frames, started)
+
+    # -- the look ----------------------------------------------------------------------------------
+    def _verify_frames(self, candidate: Candidate, frames: list[Frame], started: float) -> Verdict:
+        settings = self.settings
+        models = list(self.detectors)
+        with self._lock:
+            detections = run_ensemble(self.detectors, [f for _, f in frames], settings.tile_grids,
+                                      settings.score_floor)
+        findings = [
+            FrameFindings(t, frame.shape[1], frame.shape[0], frame_hypotheses(dets, models, settings, frame.shape[0]))
+            for (t, frame), dets in zip(frames, detections, strict=True)
+        ]
+        prior = self._track_prior(candidate, frames)
+        memory_hits = self._consult_memory(candidate, frames, findings, prior)
+        result = decide(findings, prior, settings, memory_hits)
+        verdict = self._verdict(candidate, frames, result, started)
+        log.info(
+            "verdict %s score %.2f on %d frame(s)", verdict.decision, verdict.score, verdict.frames_examined,
+            extra={"event_id": candidate.event_id, "camera_id": candidate.camera_id,
+                   "decision": verdict.decision, "score": round(verdict.score, 4),
+                   "frames_examined": verdict.frames_examined, "processing_ms": round(verdict.processing_ms, 1)},
+        )
+        return verdict
+
+    def _track_prior(self, candidate: Candidate, frames: list[Frame]) -> TrackPrior:
+        """The gateway's boxes, rescaled when the examined frames are not at the candidate's resolution."""
+        height, width = frames[0][1].shape[:2]
+        sx, sy = width / candidate.frame_width, height / candidate.frame_height
+        boxes = tuple((b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy) for b in candidate.boxes if b.width > 0)
+        best = 0.0 if len(frames) == 1 else segment_time(candidate, clip_offset(candidate))[2]
+        return TrackPrior(t=best, boxes=boxes)
+
+    def _consult_memory(
+        self, candidate: Candidate, frames: list[Frame], findings: list[FrameFindings], prior: TrackPrior
+    ) -> list[str]:
+        """Mark hypotheses the camera's FP memory recognises; say which gateway boxes repeat a remembered FP."""
+        if self.fp_memories is None:
+            return []
+        memory = self.fp_memories.get(candidate.camera_id)
+        if not memory.entries:
+            return []
+        threshold = self.settings.fp_match_threshold
+        for (_, frame), found in zip(frames, findings, strict=True):
+            for hyp in found.hypotheses:
+                if hyp.tier != "none":
+                    match = memory.match(frame, hyp.box, threshold)
+                    if match is not None:
+                        hyp.fp_entry = match.entry_id
+        # The gateway's own boxes on the frame nearest its best frame: the repeat the memory exists for.
+        nearest = min(range(len(frames)), key=lambda i: abs(frames[i][0] - prior.t))
+        hits = []
+        for box in prior.boxes:
+            match = memory.match(frames[nearest][1], box, threshold)
+            if match is not None:
+                hits.append(
+                    f"gateway box repeats the camera's remembered false positive {match.entry_id} "
+                    f"(appearance similarity {match.similarity:.2f}, IoU {match.iou:.2f})"
+                )
+        if hits:
+            log.info("candidate repeats remembered false positive(s)",
+                     extra={"event_id": candidate.event_id, "camera_id": candidate.camera_id, "hits": len(hits)})
+        return hits
+
+    def _verdict(self, candidate: Candidate, frames: list[Frame], result: Decision, started: float) -> Verdict:
+        scales = " + ".join(["full frame", *(f"{g}x{g} tiles" for g in self.settings.tile_grids)])
+        span = f"t={frames[0][0]:.1f}-{frames[-1][0]:.1f}s" if len(frames) > 1 else "still image"
+        reasons = [*result.reasons,
+                   f"examined {len(frames)} frame(s) ({span}) at {scales} with {', '.join(self.detectors)}"]
+        return Verdict(
+            event_id=candidate.event_id,
+            camera_id=candidate.camera_id,
+            gateway_id=candidate.gateway_id,
+            decision=result.decision,
+            score=result.score,
+            reasons=reasons,
+            boxes=[_box(xyxy, score) for xyxy, score in result.boxes],
+            models=list(self.model_refs),
+            frames_examined=result.frames_examined,
+            verified_at=datetime.now(UTC),
+            processing_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+
+def _box(xyxy: Xyxy, score: float) -> Box:
+    x1, y1, x2, y2 = (max(0.0, float(v)) for v in xyxy)
+    return Box(x1=x1, y1=y1, x2=x2, y2=y2, score=float(min(1.0, max(0.0, score))))
