@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from cloud_factories import tiny_jpeg, write_avi
 
 from cloud.clips import ClipRouter, ClipTransportNotSupported, LocalClipSource, read_frames
 from cloud.clips.s3 import parse_s3_uri
 from cloud.ports import ClipNotFound, ClipRejected, ClipUnreadable
 from contracts import ClipRef
+from tests.unit.cloud_factories import tiny_jpeg, write_avi
 
 
 @pytest.fixture

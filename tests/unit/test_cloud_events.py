@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cloud_factories import decide_by_candidate_score, make_candidate
 
 from cloud.events import EventRecord
 from cloud.events.dynamodb import table_definition
 from cloud.events.sqlite import SqliteEventStore
+from tests.unit.cloud_factories import decide_by_candidate_score, make_candidate
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 

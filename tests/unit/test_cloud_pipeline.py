@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cloud_factories import decide_by_candidate_score, make_candidate, write_avi
 
 from cloud.ports import ClipNotFound, NotificationPending
 from cloud.runtime.wiring import build_pipeline
 from cloud.settings import CloudSettings
 from contracts import ClipRef
+from tests.unit.cloud_factories import decide_by_candidate_score, make_candidate, write_avi
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from cloud_factories import decide_by_candidate_score, make_candidate, write_avi
 from pydantic import ValidationError
 
 from cloud.runtime.inprocess import InProcessCloud, percentile
@@ -14,6 +13,7 @@ from cloud.runtime.lambda_handler import process_batch
 from cloud.runtime.wiring import build_pipeline
 from cloud.settings import CloudSettings
 from contracts import ClipRef
+from tests.unit.cloud_factories import decide_by_candidate_score, make_candidate, write_avi
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_cli_verify_prints_the_verdict(tmp_path: Path, capsys: pytest.CaptureFix
     candidate = make_candidate(score=0.9, clip=ClipRef(kind="local", uri="cam-front/ev.avi"))
     (tmp_path / "c.json").write_text(candidate.model_dump_json())
     args = ["cloud", "verify", "--candidate", str(tmp_path / "c.json"), "--clip-root", str(tmp_path / "clips"),
-            "--data-dir", str(tmp_path / "data"), "--verifier", "cloud_factories:stand_in_verify_factory"]
+            "--data-dir", str(tmp_path / "data"), "--verifier", "tests.unit.cloud_factories:stand_in_verify_factory"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["decision"] == "confirmed"
     (tmp_path / "bad.json").write_text("{}")

@@ -1,23 +1,20 @@
 """moto server over real HTTP on loopback: one per session, state reset before each test.
 
 The application code gets its endpoint only from AWS_ENDPOINT_URL, exactly as in production.
-(No __init__.py here on purpose: a package named `cloud` under tests/ would shadow the real `cloud`.)
+(No __init__.py here on purpose: were tests/ ever not a package, a package named `cloud` here would
+shadow the real `cloud`; without it, this folder's modules import as top-level names.)
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit"))  # cloud_factories, shared with unit tests
-
 from cloud_moto import Aws
 
 from cloud.events.dynamodb import create_table
@@ -71,6 +68,6 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     settings = CloudSettings(
         store="aws", bucket="vigia-media", table="vigia-events", topic_arn=topic_arn, queue_url=queue_url,
         dlq_url=dlq_url, data_dir=tmp_path / "data", clip_root=tmp_path / "incoming",
-        verifier="cloud_factories:stand_in_verify_factory",
+        verifier="tests.unit.cloud_factories:stand_in_verify_factory",
     )
     return Aws(moto_endpoint, settings, s3, ddb, sqs, sns, queue_url, subscriber_url)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cloud_factories import decide_by_candidate_score, make_candidate, write_avi
 from cloud_moto import Aws
 
 from cloud.events.dynamodb import CAMERA_TIME_INDEX, SCORE_BAND_INDEX
 from cloud.runtime.wiring import build_pipeline
 from contracts import ClipRef
+from tests.unit.cloud_factories import decide_by_candidate_score, make_candidate, write_avi
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from cloud_factories import decide_by_candidate_score, make_candidate
 from cloud_moto import Aws
 
 from cloud.runtime import lambda_handler
 from cloud.runtime.wiring import build_pipeline
 from cloud.runtime.worker import SqsWorker
 from contracts import ClipRef
+from tests.unit.cloud_factories import decide_by_candidate_score, make_candidate
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def test_lambda_handler_from_environment(aws: Aws, monkeypatch: pytest.MonkeyPat
     s = aws.settings
     for name, value in {"VIGIA_STORE": "aws", "VIGIA_BUCKET": s.bucket, "VIGIA_TABLE": s.table,
                         "VIGIA_TOPIC_ARN": s.topic_arn, "VIGIA_DLQ_URL": s.dlq_url,
-                        "VIGIA_VERIFIER": "cloud_factories:stand_in_verify_factory"}.items():
+                        "VIGIA_VERIFIER": "tests.unit.cloud_factories:stand_in_verify_factory"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lambda_handler, "_pipeline", None)
     monkeypatch.setattr(lambda_handler, "_setup_logging", lambda: None)  # keep pytest's log capture
