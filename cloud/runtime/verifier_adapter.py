@@ -1,37 +1,37 @@
-"""Adapts the verifier package (`cloud.verifier.Verifier.verify(candidate, frames)`) to the pipeline's
-`verify(candidate, clip_path)` callable."""
+"""Adapts the verifier package (cloud.verifier.Verifier) to the pipeline's `verify(candidate, clip_path)`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from cloud.clips.frames import read_frames
 from cloud.ports import ClipUnreadable, VerifyFn
 from contracts import Candidate, Verdict
 
 
-def candidate_frames(candidate: Candidate, clip_path: Path | None) -> Iterator[tuple[float, np.ndarray]]:
-    """The clip's frames (lazily), or the snapshot as a one-frame clip when no clip came with it."""
-    if clip_path is not None:
-        return read_frames(clip_path)
+def snapshot_frame(candidate: Candidate) -> tuple[float, np.ndarray]:
+    """The snapshot as a one-frame clip, for candidates sent without a clip (stills)."""
     import cv2
 
     image = cv2.imdecode(np.frombuffer(candidate.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ClipUnreadable("candidate has no clip and its snapshot cannot be decoded")
-    return iter([(candidate.best_frame_offset_s, image)])
+    return 0.0, image
 
 
 def real_verify() -> VerifyFn:
-    """The production verifier (default of VIGIA_VERIFIER); imported here so the model loads once."""
-    from cloud.verifier import Verifier  # written by the verifier's author
+    """The production verifier (default of VIGIA_VERIFIER); built once, so the models compile once."""
+    from cloud.verifier import ClipReadError, Verifier
 
     verifier = Verifier()
 
     def verify(candidate: Candidate, clip_path: Path | None) -> Verdict:
-        return verifier.verify(candidate, candidate_frames(candidate, clip_path))
+        try:
+            if clip_path is None:
+                return verifier.verify(candidate, [snapshot_frame(candidate)])
+            return verifier.verify_clip(candidate, clip_path)  # windows the segment around the event
+        except ClipReadError as exc:  # retrying a corrupt file cannot help: dead-letter it
+            raise ClipUnreadable(str(exc)) from exc
 
     return verify

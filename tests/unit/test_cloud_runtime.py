@@ -101,3 +101,27 @@ def test_cli_verify_prints_the_verdict(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "bad.json").write_text("{}")
     assert main([*args[:2], "--candidate", str(tmp_path / "bad.json"), *args[4:]]) == 1
     assert main([*args[:2], "--candidate", str(tmp_path / "none.json"), *args[4:]]) == 2
+
+
+def test_real_verify_adapter_maps_unreadable_clips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The adapter around cloud.verifier (models stubbed: the real model's end-to-end runs elsewhere)."""
+    import cloud.verifier as verifier_pkg
+    from cloud.ports import ClipUnreadable
+    from cloud.runtime.verifier_adapter import real_verify
+
+    seen: list = []
+
+    class FakeVerifier:
+        def verify(self, candidate, frames):
+            seen.append(("frames", [(t, f.shape) for t, f in frames]))
+            return decide_by_candidate_score(candidate, None)
+
+        def verify_clip(self, candidate, clip_path):
+            raise verifier_pkg.ClipReadError(f"{clip_path.name}: corrupt")
+
+    monkeypatch.setattr(verifier_pkg, "Verifier", FakeVerifier)
+    verify = real_verify()
+    assert verify(make_candidate(score=0.9), None).decision == "confirmed"
+    assert seen == [("frames", [(0.0, (24, 32, 3))])]
+    with pytest.raises(ClipUnreadable, match="corrupt"):
+        verify(make_candidate(), tmp_path / "x.avi")
