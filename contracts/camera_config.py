@@ -44,8 +44,8 @@ class FilterSettings(BaseModel):
     model_config = _STRICT
 
     min_area: float = Field(default=0.00005, ge=0, le=1, description="smallest box, fraction of the frame")
-    max_area: float = Field(default=0.6, gt=0, le=1, description="largest box, fraction of the frame")
-    min_aspect: float = Field(default=0.8, gt=0, le=20, description="smallest height/width ratio")
+    max_area: float = Field(default=0.9, gt=0, le=1, description="largest box, fraction of the frame")
+    min_aspect: float = Field(default=0.6, gt=0, le=20, description="smallest height/width ratio")
     max_aspect: float = Field(default=6.0, gt=0, le=20, description="largest height/width ratio")
     zones: list[Polygon] = Field(
         default_factory=list, max_length=32, description="inclusion zones; empty means the whole frame"

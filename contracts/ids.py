@@ -29,9 +29,14 @@ def _encode(value: int, length: int) -> str:
 
 
 def new_event_id(now: float | None = None) -> str:
-    """A new ULID. Monotonic within one process: ids made in the same millisecond still sort."""
+    """A new ULID. Monotonic within one process: ids made in the same millisecond still sort.
+
+    `now` (epoch seconds) stamps an id for a past or future moment, outside the monotonic sequence.
+    """
     global _last_ms, _last_rand
-    ms = int((time.time() if now is None else now) * 1000)
+    if now is not None:
+        return _encode(int(now * 1000), 10) + _encode(int.from_bytes(os.urandom(10), "big"), 16)
+    ms = int(time.time() * 1000)
     with _lock:
         if ms <= _last_ms:
             ms = _last_ms

@@ -221,7 +221,7 @@ class EdgeAgent:
         s.recorder.push(item.ts, item.image)
         kept: list[Detection] = []
         if item.dets is None:
-            closed = s.tracker.expire(item.ts)
+            closed = []  # the motion gate skipped this frame: nothing moved, so no track has left either
         else:
             memory = self.fp_memories.get(s.camera_id)
             for verdict in s.filter.apply(item.dets, s.cfg.detect_threshold):
@@ -239,7 +239,9 @@ class EdgeAgent:
             closed = s.tracker.update(item.ts, kept)
         for track in closed:
             self._log_dropped(s, track)
-        qualifying = [t for t in s.tracker.active if self._qualifies(s, t)]
+        # Only tracks seen in this frame open or extend an event: a track kept alive across frames the
+        # detector skipped must not hold an event open by itself.
+        qualifying = [t for t in s.tracker.active if t.last_ts == item.ts and self._qualifies(s, t)]
         if qualifying:
             if s.event is None:
                 s.event = OpenEvent(new_event_id(), min(t.first_ts for t in qualifying), item.ts)
@@ -248,9 +250,7 @@ class EdgeAgent:
                 s.event.tracks[track.track_id] = track
                 track.announced = True
             s.event.last_ts = item.ts
-            here = [t.last.det.score for t in qualifying if t.last_ts == item.ts]
-            if here:
-                s.event.offer_frame(item.ts, item.image, max(here), kept)
+            s.event.offer_frame(item.ts, item.image, max(t.last.det.score for t in qualifying), kept)
         if s.event is not None:
             t = s.cfg.tracking
             if item.ts - s.event.last_ts > t.event_gap_s or item.ts - s.event.start_ts >= t.max_event_s:

@@ -35,9 +35,10 @@ class DetectionFilter:
         area = det.area / float(self.width * self.height)
         if area < self.settings.min_area:
             return FilterVerdict(det, False, f"area {area:.5f} < min {self.settings.min_area}")
-        if area > self.settings.max_area:
+        if area > self.settings.max_area and not still:
             return FilterVerdict(det, False, f"area {area:.3f} > max {self.settings.max_area}")
-        # Stills are often crops where people are partly visible (sitting, cut by the edge): no shape rule.
+        # Stills are often close-ups where people are partly visible (sitting, cut by the edge): no shape
+        # or largest-size rule; on video a frame-filling box is usually a lighting change.
         if not still and det.width > 0:
             aspect = det.height / det.width
             if aspect < self.settings.min_aspect:

@@ -1,7 +1,9 @@
-"""Appearance signatures of image regions: colour layout plus gradient shape, cheap enough for a gateway.
+"""Appearance signatures of image regions: a coarse colour layout, cheap enough for a gateway.
 
 Used to recognise a camera's recurring false positive (the same bush, coat or shadow) while letting a
-real person standing at the same place through: the person changes both colour and shape of the box.
+real person standing at the same place through: the person changes the colour layout of the box.
+The layout is coarse (8×16 cells of Lab colour) so a bush swaying a little or JPEG noise still matches;
+lightness is centred so the same coat at dusk still matches.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-SIGNATURE_SIZE = (24, 48)  # width, height of the normalised crop
-_CELLS = (3, 6)  # spatial grid for both colour and gradient histograms
+SIGNATURE_SIZE = (8, 16)  # width, height of the colour layout
+_SCALE = 5.0  # mean absolute Lab difference (0..1 units) of 0.2 means "nothing alike"
 
 
 def crop(frame: np.ndarray, box: tuple[float, float, float, float], pad: float = 0.05) -> np.ndarray:
@@ -25,30 +27,18 @@ def crop(frame: np.ndarray, box: tuple[float, float, float, float], pad: float =
 
 
 def signature(frame: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """A unit-length float32 vector: per-cell mean Lab colour and per-cell gradient-orientation histograms."""
-    patch = cv2.resize(crop(frame, box), SIGNATURE_SIZE, interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).astype(np.float32) / 255.0
-    grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    magnitude, angle = cv2.cartToPolar(gx, gy, angleInDegrees=True)
-    bins = (np.mod(angle, 180.0) / 22.5).astype(np.int32).clip(0, 7)
-    cols, rows = _CELLS
-    cw, ch = SIGNATURE_SIZE[0] // cols, SIGNATURE_SIZE[1] // rows
-    colour, shape = [], []
-    for r in range(rows):
-        for c in range(cols):
-            sl = (slice(r * ch, (r + 1) * ch), slice(c * cw, (c + 1) * cw))
-            colour.append(lab[sl].reshape(-1, 3).mean(axis=0))
-            shape.append(np.bincount(bins[sl].ravel(), weights=magnitude[sl].ravel(), minlength=8))
-    colour_v = np.concatenate(colour)
-    colour_v = colour_v - colour_v.mean()  # robust to global brightness (day/night drift)
-    shape_v = np.concatenate(shape)
-    parts = [v / (np.linalg.norm(v) + 1e-6) for v in (colour_v, shape_v)]
-    out = np.concatenate(parts).astype(np.float32)
-    return out / (np.linalg.norm(out) + 1e-6)
+    """A float32 vector: the region's Lab colour layout, lightness centred."""
+    patch = crop(frame, box)
+    if patch.ndim == 2:
+        patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
+    small = cv2.resize(cv2.GaussianBlur(patch, (3, 3), 0), SIGNATURE_SIZE, interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32) / 255.0
+    lab[..., 0] -= lab[..., 0].mean()
+    return lab.ravel()
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity in [-1, 1]; 1 means the same appearance."""
-    return float(np.dot(a, b) / ((np.linalg.norm(a) * np.linalg.norm(b)) + 1e-9))
+    """1 means the same appearance, 0 nothing alike."""
+    if a.shape != b.shape:
+        return 0.0
+    return float(max(0.0, 1.0 - _SCALE * float(np.mean(np.abs(a - b)))))

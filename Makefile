@@ -1,0 +1,52 @@
+# The two commands a newcomer runs on a fresh clone: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export VIGIA_MODELS_DIR ?= $(CURDIR)/.cache/models
+OPENCV_DOC := /usr/share/doc/opencv-doc/examples/data/vtest.avi
+
+.PHONY: demo test lint unit models services bench eval-edge eval-system clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[all]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/vigia models prepare
+
+# Servers and footage the integration tests use: Mosquitto (MQTT with mutual TLS) and Debian's OpenCV
+# sample clips. Installed from Debian when we are root; moto server comes from pip with the venv.
+services:
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; fi
+	@if [ ! -f $(OPENCV_DOC) ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opencv-doc >/dev/null; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: services models lint
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+demo: models
+	$(BIN)/vigia demo
+
+eval-edge: models
+	$(BIN)/vigia eval --stage edge --dataset ../shared/datasets --out out/eval-edge
+
+eval-system: models
+	$(BIN)/vigia eval --stage system --dataset ../shared/datasets --out out/eval-system
+
+bench: models services
+	$(BIN)/python benchmarks/bench_edge.py --out out/bench
+
+clean:
+	rm -rf $(VENV) .cache var out

@@ -1,0 +1,156 @@
+"""The gateway pass with the real OpenVINO model on real footage (Debian opencv-doc clips, scikit-image
+pictures). Nothing is mocked here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from contracts import CameraConfig, Candidate, GatewayConfig
+from edge_agent.agent import EdgeAgent
+from edge_agent.config_provider import StaticConfig
+from edge_agent.outbox import Outbox
+from edge_agent.settings import AgentSettings
+
+pytestmark = pytest.mark.integration
+
+
+def make_agent(tmp_path: Path, detector, config: GatewayConfig | None = None, outbox: bool = True) -> EdgeAgent:
+    settings = AgentSettings(gateway_id="gw-test", data_dir=tmp_path / "edge")
+    box = Outbox(settings.outbox_path) if outbox else None
+    return EdgeAgent(settings, StaticConfig(config), detector, box)
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def first_seconds(src: Path, seconds: float) -> tuple[list[np.ndarray], float]:
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while len(frames) < int(seconds * fps):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames, fps
+
+
+def test_walking_people_in_vtest_become_a_candidate_with_snapshot_segment_and_outbox(
+        tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    frames, fps = first_seconds(vtest, 12)
+    clip = write_clip(tmp_path / "vtest12.avi", frames, fps)
+    agent = make_agent(tmp_path, gateway_detector)
+    report = agent.process_clip(str(clip), "plaza")
+    assert report.error is None and report.frames_sampled >= 55
+    assert report.candidates, "people walk through the whole clip"
+    cand = report.candidates[0]
+    assert cand.start_offset_s < 3.0
+    assert cand.score >= 0.5 and cand.tracks and cand.boxes
+    assert cand.model.model_id == "ssd-mobilenet-v2-coco"
+    assert cv2.imdecode(np.frombuffer(cand.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR) is not None
+    segment = agent.settings.clips_dir / cand.clip.uri
+    cap = cv2.VideoCapture(str(segment))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= 10  # pre-roll + the event
+    cap.release()
+    pending = agent.outbox.pending()
+    assert [m.event_id for m in pending] == [c.event_id for c in report.candidates]
+    assert pending[0].topic == "vigia/gw-test/cameras/plaza/candidates"
+    assert Candidate.model_validate_json(pending[0].payload).event_id == cand.event_id
+
+
+def test_tree_in_the_wind_sends_nothing_before_the_hand(tmp_path: Path, tree_clip: Path, gateway_detector) -> None:
+    agent = make_agent(tmp_path, gateway_detector, outbox=False)
+    report = agent.process_clip(str(tree_clip), "window")
+    assert report.frames_sampled >= 60  # 68 coded frames over 29.6 s (time stamps, not frame/fps)
+    early = [c for c in report.candidates if c.start_offset_s < 23.0]
+    assert early == [], [(c.start_offset_s, c.score) for c in early]
+
+
+def test_motion_gate_keeps_the_detector_quiet_on_a_static_scene(tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    frames, _fps = first_seconds(vtest, 0.2)
+    rng = np.random.default_rng(7)
+    still = frames[0]
+    noisy = [np.clip(still.astype(np.int16) + rng.normal(0, 2.0, still.shape), 0, 255).astype(np.uint8)
+             for _ in range(200)]  # 20 s of a static camera with sensor noise
+    clip = write_clip(tmp_path / "static.avi", noisy, 10.0)
+    agent = make_agent(tmp_path, gateway_detector, outbox=False)
+    report = agent.process_clip(str(clip), "static")
+    assert report.frames_sampled >= 95
+    assert report.detector_frames / report.frames_sampled < 0.25, (report.detector_frames, report.frames_sampled)
+
+
+def test_a_still_person_is_announced_once_not_every_clip(tmp_path: Path, pictures, gateway_detector) -> None:
+    person = np.full((720, 1280, 3), 90, np.uint8)  # the astronaut standing in a larger, empty scene
+    person[100:580, 500:820] = cv2.resize(pictures["astronaut"], (320, 480))
+    clip = write_clip(tmp_path / "still.avi", [person] * 100, 10.0)  # 10 s, nothing moves
+    agent = make_agent(tmp_path, gateway_detector, outbox=False)
+    first = agent.process_clip(str(clip), "hall")
+    second = agent.process_clip(str(clip), "hall")
+    assert len(first.candidates) == 1
+    assert second.candidates == []
+
+
+def test_corrupt_clip_is_reported_and_the_next_clip_still_runs(tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "00-corrupt.avi").write_bytes(b"RIFF\x00\x00\x00\x00AVI garbage" * 100)
+    (folder / "01-empty.mp4").write_bytes(b"")
+    frames, fps = first_seconds(vtest, 6)
+    write_clip(folder / "02-good.avi", frames, fps)
+    agent = make_agent(tmp_path, gateway_detector, outbox=False)
+    reports = agent.run_source(str(folder), "cam")
+    assert [Path(r.clip).name for r in reports] == ["00-corrupt.avi", "01-empty.mp4", "02-good.avi"]
+    assert "corrupt" in (reports[0].error or "") or "no frame" in (reports[0].error or "")
+    assert "empty" in (reports[1].error or "")
+    assert reports[2].error is None and reports[2].candidates
+
+
+def test_stills_person_versus_no_person(tmp_path: Path, pictures, gateway_detector) -> None:
+    agent = make_agent(tmp_path, gateway_detector, outbox=False)
+    assert agent.process_image(pictures["astronaut"], "snap", "astronaut").candidates
+    for name in ("chelsea", "coffee", "rocket"):
+        assert agent.process_image(pictures[name], "snap", name).candidates == [], name
+
+
+def test_exclusion_mask_over_the_whole_scene_silences_the_camera(tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    frames, fps = first_seconds(vtest, 6)
+    clip = write_clip(tmp_path / "v.avi", frames, fps)
+    everything = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    config = GatewayConfig(cameras={"masked": CameraConfig.model_validate({"filters": {"masks": [everything]}})})
+    agent = make_agent(tmp_path, gateway_detector, config, outbox=False)
+    assert agent.process_clip(str(clip), "masked").candidates == []
+    assert agent.process_clip(str(clip), "open").candidates  # the defaults for another camera
+
+
+def test_edge_run_command_logs_one_json_line_per_decision(tmp_path: Path, vtest: Path, gateway_model_dir) -> None:
+    import subprocess
+    import sys
+
+    frames, fps = first_seconds(vtest, 5)
+    clip = write_clip(tmp_path / "v.avi", frames, fps)
+    bad_config = tmp_path / "bad.json"
+    bad_config.write_text(json.dumps({"defaults": {"threshold": 7}}))
+    result = subprocess.run([sys.executable, "-m", "vigia.cli", "edge", "run", "--source", str(clip),
+                             "--config", str(bad_config), "--data-dir", str(tmp_path / "d"),
+                             "--model-dir", str(gateway_model_dir)], capture_output=True, text=True)
+    assert result.returncode == 2 and "threshold" in result.stderr  # refused with the field's name
+    result = subprocess.run([sys.executable, "-m", "vigia.cli", "edge", "run", "--source", str(clip),
+                             "--data-dir", str(tmp_path / "d"), "--model-dir", str(gateway_model_dir)],
+                            capture_output=True, text=True, check=True)
+    decisions = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    candidates = [d for d in decisions if d.get("decision") == "candidate"]
+    assert candidates and all(d["event_id"] and d["camera_id"] == "v" for d in candidates)
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["candidates"][0]["event_id"] == candidates[0]["event_id"]

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from contracts import TrackingSettings
+from edge_agent.tracker import Tracker
+from models.detector import Detection
+
+
+def det(x: float, score: float, y: float = 100, w: float = 30, h: float = 80) -> Detection:
+    return Detection(x, y, x + w, y + h, score)
+
+
+def test_one_confident_frame_is_not_a_person() -> None:
+    tracker = Tracker(TrackingSettings(min_hits=2, score_top_k=3))
+    tracker.update(0.0, [det(10, 0.95)])
+    closed = []
+    for i in range(1, 15):
+        closed += tracker.update(i * 0.2, [])
+    assert len(closed) == 1
+    ok, why = tracker.qualifies(closed[0], 0.5)
+    assert not ok and "hit" in why
+
+
+def test_a_walking_person_becomes_a_track_that_qualifies() -> None:
+    tracker = Tracker(TrackingSettings())
+    for i in range(10):  # 5 fps, 12 px a frame: more than IoU alone would follow for a 30 px wide box
+        tracker.update(i * 0.2, [det(10 + 25 * i, 0.6 + 0.02 * i)])
+    assert len(tracker.active) == 1
+    track = tracker.active[0]
+    assert track.hits == 10
+    ok, _ = tracker.qualifies(track, 0.5)
+    assert ok
+    assert track.displacement() > 2  # moved more than two box heights
+
+
+def test_track_score_uses_the_best_k_frames_not_one() -> None:
+    tracker = Tracker(TrackingSettings(score_top_k=3, min_hits=2, min_duration_s=0))
+    tracker.update(0.0, [det(10, 0.99)])
+    tracker.update(0.2, [det(12, 0.2)])
+    track = tracker.active[0]
+    assert abs(track.score(3) - (0.99 + 0.2) / 3) < 1e-9
+    assert not tracker.qualifies(track, 0.5)[0]
+
+
+def test_two_people_keep_their_own_tracks_and_gaps_close_tracks() -> None:
+    tracker = Tracker(TrackingSettings(max_gap_s=1.0))
+    for i in range(5):
+        tracker.update(i * 0.2, [det(10 + 5 * i, 0.8), det(400 - 5 * i, 0.7)])
+    assert sorted(t.hits for t in tracker.active) == [5, 5]
+    closed = tracker.expire(3.0)
+    assert len(closed) == 2 and not tracker.active
