@@ -126,6 +126,17 @@ def group_detections(detections: Sequence[ModelDetection], settings: VerifierSet
 
 
 # -- step 2: evidence -----------------------------------------------------------------------------------
+def agreement(hyp: Hypothesis, a: str, b: str, settings: VerifierSettings) -> tuple[float, float] | None:
+    """The best pair of scores of models a and b on matching boxes (IoU >= agree_iou), both >= cross_check_min."""
+    best: tuple[float, float] | None = None
+    floor = settings.cross_check_min
+    for da in (d for d in hyp.members if d.model == a and d.score >= floor):
+        for db in (d for d in hyp.members if d.model == b and d.score >= floor):
+            if iou(da.box, db.box) >= settings.agree_iou and (best is None or da.score * db.score > best[0] * best[1]):
+                best = (da.score, db.score)
+    return best
+
+
 def score_hypothesis(
     hyp: Hypothesis, models: Sequence[str], settings: VerifierSettings, frame_height: float | None = None
 ) -> Hypothesis:
@@ -135,10 +146,14 @@ def score_hypothesis(
     candidates: list[tuple[float, str]] = []
     # Agreement of two architectures: their errors are largely independent (a dog that fools the COCO
     # model rarely fools the person-only one), so the geometric mean is not discounted.
-    agreeing = sorted((m for m in models if best[m] >= floor), key=lambda m: -best[m])
-    if len(agreeing) >= 2:
-        a, b = agreeing[0], agreeing[1]
-        candidates.append((math.sqrt(best[a] * best[b]), f"{a} {best[a]:.2f} and {b} {best[b]:.2f} agree"))
+    for i, a in enumerate(models):
+        for b in models[i + 1 :]:
+            pair = agreement(hyp, a, b, settings)
+            if pair is not None:
+                sa, sb = pair
+                first, second = (a, b) if sa >= sb else (b, a)
+                hi, lo = max(sa, sb), min(sa, sb)
+                candidates.append((math.sqrt(sa * sb), f"{first} {hi:.2f} and {second} {lo:.2f} agree"))
     # One model alone: discounted, and more when it does not hold at several scales (a texture that looks
     # like a person at one zoom usually stops doing so at another).
     for m in models:
@@ -193,6 +208,17 @@ def near_track(box: Xyxy, t: float, prior: TrackPrior | None, settings: Verifier
     return False
 
 
+def self_prior(frames: Sequence[FrameFindings]) -> TrackPrior | None:
+    """Without the gateway's boxes, the strongest hypothesis anchors the track: frames must then agree on
+    one object, not on scattered blips (a flag that looks like a person here, then there)."""
+    best: tuple[float, float, Xyxy] | None = None
+    for frame in frames:
+        for hyp in frame.hypotheses:
+            if hyp.fp_entry is None and (best is None or hyp.evidence > best[0]):
+                best = (hyp.evidence, frame.t, hyp.box)
+    return TrackPrior(best[1], (best[2],)) if best is not None else None
+
+
 def required_frames(examined: int, settings: VerifierSettings) -> int:
     """Frames that must show a person: a still needs its one frame; a clip needs a share of them."""
     need = max(settings.min_person_frames, math.ceil(settings.min_person_fraction * examined))
@@ -205,12 +231,17 @@ def decide(
 ) -> Decision:
     """Confirmed when enough examined frames show a person near the track; uncertain on half that support.
 
+    A clear person frame counts 1, a 'maybe' frame `maybe_frame_weight`; confirming also needs
+    `min_person_frames` clear frames (one for a still).
+
     `memory_hits` are descriptions of the camera's remembered false positives that the gateway's own boxes
     repeat; hypotheses the memory recognised carry `fp_entry` and do not count as persons.
     """
     n = len(frames)
     if n == 0:
         return Decision("rejected", 0.0, ["no frame could be examined"], None, [], 0, 0)
+    if (prior is None or not prior.boxes) and settings.track_gate:
+        prior = self_prior(frames)
     need = required_frames(n, settings)
     frame_scores: list[float] = []
     support = 0.0
@@ -236,21 +267,32 @@ def decide(
             person_frames += 1
             support += 1.0
         elif top is not None and top.tier == "maybe":
-            support += 0.5
+            support += settings.maybe_frame_weight
 
     # The event's score is what the temporal rule needed: the mean of the `need` best frames.
     event_score = sum(sorted(frame_scores, reverse=True)[:need]) / need
     best_index = max(range(n), key=lambda i: frame_scores[i])
     reasons: list[str] = []
-    if person_frames >= need:
+    maybe_frames = sum(1 for h in best_hyp if h is not None and h.tier == "maybe")
+    # Temporal consistency: enough support over the examined frames, and some frames clear on their own
+    # (a consistent 'maybe' alone, such as a dog the COCO model half believes, goes to review instead).
+    if person_frames >= min(need, settings.min_person_frames) and support >= need:
         decision: Literal["confirmed", "rejected", "uncertain"] = "confirmed"
         top = best_hyp[best_index]
-        reasons.append(f"person on {person_frames}/{n} examined frame(s) near the track (needed {need})")
+        reasons.append(
+            f"person on {person_frames}/{n} examined frame(s) near the track"
+            + (f" (+{maybe_frames} likely)" if maybe_frames and person_frames < need else "")
+            + f", needed {need}"
+        )
         if top is not None:
             reasons.append(f"best: {top.explanation} -> {top.evidence:.2f} at t={frames[best_index].t:.1f}s")
     else:
         decision = "uncertain" if support >= need / 2 else "rejected"
-        reasons.append(f"person on {person_frames}/{n} examined frame(s) near the track, {need} needed")
+        reasons.append(
+            f"person on {person_frames}/{n} examined frame(s) near the track"
+            + (f" (+{maybe_frames} likely)" if maybe_frames else "")
+            + f", {need} needed"
+        )
         top = best_hyp[best_index]
         if top is not None and top.evidence > 0:
             reasons.append(

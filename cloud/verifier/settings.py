@@ -55,6 +55,13 @@ class VerifierSettings(BaseModel):
         le=0.99,
         description="score each model needs at the same place for the pair to count as agreement",
     )
+    agree_iou: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="IoU the two models' boxes need to count as agreement: the same object, the same extent "
+        "(looser overlaps are grouped, but a flag and a half-flag are not two opinions of one person)",
+    )
     single_model_weight: float = Field(
         default=0.6,
         ge=0,
@@ -93,6 +100,14 @@ class VerifierSettings(BaseModel):
     )
     min_person_fraction: float = Field(
         default=0.4, ge=0, le=1, description="fraction of the examined frames that must show a person"
+    )
+    maybe_frame_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="a frame where the object is only 'maybe' a person (between the two thresholds) counts this "
+        "much towards the frames needed; small far people often hover there. At least min_person_frames "
+        "frames (1 for a still) must still be clear persons",
     )
     track_gate: bool = Field(default=True, description="only count persons near where the gateway's track was")
     track_margin: float = Field(

@@ -185,7 +185,7 @@ def expected_label(start: float, end: float, intervals: list[list[float]]) -> st
 
 
 def evaluate_clips(
-    dataset: Path, verifier: Verifier, gateway: PersonDetector, window_s: float = 6.0, max_windows: int = 4,
+    dataset: Path, verifier: Verifier, gateway: PersonDetector, window_s: float = 6.0, max_windows: int = 5,
     extra: dict[str, Path] | None = None,
 ) -> list[ClipWindow]:
     """Each clip cut into windows (at most `max_windows`, spread over the clip); each window one candidate."""

@@ -116,7 +116,7 @@ def test_person_far_from_the_gateway_box_does_not_confirm():
     assert any("away from the gateway's track" in r for r in result.reasons)
 
 
-def test_no_gateway_boxes_means_no_gating():
+def test_no_gateway_boxes_anchor_on_the_strongest_object():
     result = decide([frame([det(COCO, 0.9), det(LITE, 0.9)])], TrackPrior(0.0, ()), S)
     assert result.decision == "confirmed"
 
@@ -203,3 +203,35 @@ def test_select_indices_best_plus_even_spread():
 def test_select_indices_falls_back_to_whole_segment():
     stamps = [0.0, 0.2, 0.4]
     assert select_indices(stamps, 50.0, 60.0, 55.0, max_frames=8, margin=1.0) == [0, 1, 2]
+
+
+def test_agreement_needs_matching_boxes_not_just_overlap():
+    wide = (90.0, 120.0, 200.0, 180.0)  # overlaps PERSON enough to be grouped, not enough to be the same extent
+    dets = [det(COCO, 0.8), det(LITE, 0.8, wide)]
+    hyps = frame_hypotheses(dets, MODELS, VerifierSettings(group_iou=0.1), 480)
+    assert all("agree" not in h.explanation for h in hyps)
+
+
+def test_without_gateway_boxes_frames_must_agree_on_one_object():
+    # Blips scattered over the frame (a flag flapping) do not add up to a person.
+    places = [(0, 0), (400, 0), (0, 250), (400, 250)]
+    boxes = [(PERSON[0] + dx, PERSON[1] + dy, PERSON[2] + dx, PERSON[3] + dy) for dx, dy in places]
+    blips = [frame([det(COCO, 0.9, b), det(LITE, 0.9, b)], 0.2 * i) for i, b in enumerate(boxes)]
+    frames = blips + [frame([], 0.2 * t) for t in range(4, 8)]
+    assert decide(frames, TrackPrior(0.0, ()), S).decision != "confirmed"
+    # The same evidence on one object does.
+    steady = [frame([det(COCO, 0.9), det(LITE, 0.9)], 0.2 * i) for i in range(4)]
+    steady += [frame([], 0.2 * t) for t in range(4, 8)]
+    assert decide(steady, TrackPrior(0.0, ()), S).decision == "confirmed"
+
+
+def test_clear_frames_plus_likely_frames_confirm_a_small_person():
+    prior = TrackPrior(0.0, (PERSON,))
+    clear = [det(COCO, 0.9), det(LITE, 0.8)]
+    likely = [det(COCO, 0.7), det(COCO, 0.7, scale="2x2")]  # 0.42: 'maybe'
+    frames = [frame(clear, 0.0), frame(clear, 1.0)] + [frame(likely, t) for t in range(2, 6)] + [
+        frame([], t) for t in range(6, 8)]
+    result = decide(frames, prior, S)
+    assert result.decision == "confirmed"  # 2 clear + 4 x 0.5 = 4 needed
+    only_likely = [frame(likely, t) for t in range(8)]
+    assert decide(only_likely, prior, S).decision == "uncertain"  # a steady 'maybe' goes to review
