@@ -1,0 +1,126 @@
+"""The end-to-end demo on the embedded default: EdgeAgent → InProcessCloud (real verifier) → local stores.
+
+Edge and cloud stay apart as in production: the only thing that crosses is the candidate message,
+serialised to JSON exactly as it would travel over MQTT.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from contracts import Candidate, Verdict
+
+
+def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> int:
+    from cloud.runtime.inprocess import InProcessCloud
+    from cloud.runtime.verifier_adapter import real_verify
+    from cloud.settings import CloudSettings
+    from edge_agent.agent import EdgeAgent
+    from edge_agent.config_provider import StaticConfig
+    from edge_agent.outbox import Outbox
+    from edge_agent.settings import AgentSettings
+    from models.detector import PersonDetector
+    from models.prepare import prepare
+
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # each demo run starts clean, so the summary is this run's
+    edge_settings = AgentSettings(gateway_id="demo-gateway", site_id="demo-site", data_dir=data_dir / "edge")
+    cloud_settings = CloudSettings(store="local", data_dir=data_dir / "cloud", clip_root=edge_settings.clips_dir)
+    print("preparing models (cached after the first run) ...", flush=True)
+    gateway_dir, _ = prepare(edge_settings.model_id, "FP32", progress=lambda m: print("  " + m, flush=True))
+    cloud = InProcessCloud(cloud_settings, real_verify())
+    results: list[tuple[Candidate, Verdict | None]] = []
+
+    def to_cloud(candidate: Candidate) -> None:
+        wire = candidate.model_dump_json()  # what MQTT would carry
+        verdict = cloud.submit(wire)
+        results.append((candidate, verdict))
+        decision = verdict.decision if verdict else "dead-lettered"
+        print(f"  event {candidate.event_id} {candidate.camera_id} {candidate.start_offset_s:.1f}-"
+              f"{candidate.end_offset_s:.1f}s gateway {candidate.score:.2f} → verifier {decision}"
+              + (f" {verdict.score:.2f}" if verdict else ""), flush=True)
+
+    detector = PersonDetector(gateway_dir, mode="throughput")
+    agent = EdgeAgent(edge_settings, StaticConfig.from_file(config) if config else StaticConfig(), detector,
+                      Outbox(edge_settings.outbox_path), on_candidate=to_cloud)
+    started = time.perf_counter()
+    reports = []
+    for source in sources:
+        print(f"gateway: {source}", flush=True)
+        reports.extend(agent.run_source(source))
+    elapsed = time.perf_counter() - started
+
+    confirmed = [c for c, v in results if v and v.decision == "confirmed"]
+    rejected = [c for c, v in results if v and v.decision == "rejected"]
+    uncertain = [c for c, v in results if v and v.decision == "uncertain"]
+    report_path = write_html(data_dir / "report.html", results, reports)
+    latency = cloud.latency_summary()
+    print()
+    print("Vigia demo summary")
+    print(f"  clips            {len(reports)} ({sum(1 for r in reports if r.error)} unreadable)")
+    print(f"  frames seen      {sum(r.frames_sampled for r in reports)} sampled, "
+          f"{sum(r.detector_frames for r in reports)} looked at by the detector (motion gate)")
+    print(f"  candidates       {len(results)} sent by the gateway")
+    print(f"  confirmed alerts {len(confirmed)} (notifications: {cloud_settings.data_dir / 'notifications.jsonl'})")
+    print(f"  rejected         {len(rejected)}")
+    print(f"  uncertain        {len(uncertain)} (kept for review)")
+    print(f"  clips            {cloud_settings.data_dir / 'objects'}")
+    print(f"  event records    {cloud_settings.data_dir / 'events.sqlite'}")
+    print(f"  report           {report_path}")
+    print(f"  time             {elapsed:.1f}s; candidate → verdict latency {json.dumps(latency)}")
+    for r in reports:
+        if r.error:
+            print(f"  unreadable: {r.clip}: {r.error}")
+    return 0
+
+
+def _annotated(candidate: Candidate, verdict: Verdict | None) -> str:
+    image = cv2.imdecode(np.frombuffer(candidate.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    scale = image.shape[1] / candidate.frame_width
+    for box in candidate.boxes:
+        p1, p2 = (int(box.x1 * scale), int(box.y1 * scale)), (int(box.x2 * scale), int(box.y2 * scale))
+        cv2.rectangle(image, p1, p2, (0, 200, 255), 2)
+        cv2.putText(image, f"{box.score:.2f}", (p1[0], max(12, p1[1] - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 200, 255), 1)
+    if verdict is not None:
+        for box in verdict.boxes:
+            p1, p2 = (int(box.x1 * scale), int(box.y1 * scale)), (int(box.x2 * scale), int(box.y2 * scale))
+            cv2.rectangle(image, p1, p2, (0, 220, 0), 1)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return base64.b64encode(buf.tobytes()).decode() if ok else ""
+
+
+def write_html(path: Path, results: list[tuple[Candidate, Verdict | None]], reports) -> Path:
+    colours = {"confirmed": "#1a7f37", "rejected": "#b42318", "uncertain": "#b54708"}
+    rows = []
+    for candidate, verdict in results:
+        decision = verdict.decision if verdict else "dead-lettered"
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in (verdict.reasons if verdict else candidate.reasons))
+        rows.append(
+            f"<div class='ev'><img src='data:image/jpeg;base64,{_annotated(candidate, verdict)}'>"
+            f"<div><h3 style='color:{colours.get(decision, '#555')}'>{decision.upper()}</h3>"
+            f"<p><b>{html.escape(candidate.camera_id)}</b> {candidate.start_offset_s:.1f}–{candidate.end_offset_s:.1f}s"
+            f" of {html.escape(candidate.source)}<br>event <code>{candidate.event_id}</code><br>"
+            f"gateway score {candidate.score:.2f} ({len(candidate.tracks)} track(s))"
+            + (f", verifier score {verdict.score:.2f} over {verdict.frames_examined} frames" if verdict else "")
+            + f"</p><ul>{reasons}</ul></div></div>")
+    clips = "".join(f"<li>{html.escape(Path(r.clip).name)}: {r.frames_sampled} frames sampled, "
+                    f"{r.detector_frames} analysed, {len(r.candidates)} candidate(s)"
+                    + (f", <b>unreadable</b>: {html.escape(r.error)}" if r.error else "") + "</li>" for r in reports)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Vigia demo</title><style>
+body{{font-family:sans-serif;margin:2em;max-width:1100px}} .ev{{display:flex;gap:1em;border-bottom:1px solid #ddd;
+padding:1em 0}} .ev img{{max-width:520px}} code{{font-size:90%}}</style></head><body>
+<h1>Vigia demo</h1><p>Orange boxes: the gateway's detections on its best frame. Green: boxes the verifier
+confirmed. Only <b>confirmed</b> events notify the customer.</p><h2>Clips</h2><ul>{clips}</ul>
+<h2>Events ({len(results)})</h2>{''.join(rows) or '<p>No candidate.</p>'}</body></html>"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
