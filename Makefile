@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[all]"
+	# CPU PyTorch: the tests check the verifier's GPU path (torch) against OpenVINO on the same graph.
+	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0"
 	touch $(STAMP)
 
 venv: $(STAMP)
