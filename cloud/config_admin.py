@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from contracts import CameraConfig, GatewayConfig
+from contracts.shadow_state import merge_state
 from contracts.topics import CONFIG_SHADOW_NAME, shadow_topic
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,6 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
         node[parts[-1]] = value
     return patch
 
-
-def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -142,21 +132,21 @@ class ConfigAdmin:
             targets = sorted(known | set(targets))
         if not targets and not defaults:
             raise ValueError("say which cameras: --camera ID (repeatable), --all-cameras or --defaults")
-        base_defaults = deep_merge(CameraConfig().model_dump(mode="json"), desired.get("defaults") or {})
+        base_defaults = merge_state(CameraConfig().model_dump(mode="json"), desired.get("defaults") or {})
         update: dict[str, Any] = {}
         errors = []
         if defaults:
             try:
-                CameraConfig.model_validate(deep_merge(base_defaults, patch))
+                CameraConfig.model_validate(merge_state(base_defaults, patch))
                 update["defaults"] = patch
             except ValidationError as exc:
                 errors.append(f"defaults: {_describe(exc)}")
         for cam in targets:
             # what the camera runs with, as far as the shadow tells: defaults < reported < desired < patch
-            current = deep_merge(base_defaults, (reported.get("cameras") or {}).get(cam) or {})
-            current = deep_merge(current, (desired.get("cameras") or {}).get(cam) or {})
+            current = merge_state(base_defaults, (reported.get("cameras") or {}).get(cam) or {})
+            current = merge_state(current, (desired.get("cameras") or {}).get(cam) or {})
             try:
-                CameraConfig.model_validate(deep_merge(current, patch))
+                CameraConfig.model_validate(merge_state(current, patch))
             except ValidationError as exc:
                 errors.append(f"{cam}: {_describe(exc)}")
         if targets:
@@ -167,7 +157,7 @@ class ConfigAdmin:
                 errors.append(_describe(exc))
         if errors:
             raise ValueError("refused before sending: " + " | ".join(errors))
-        size = len(json.dumps(deep_merge(desired, update), separators=(",", ":")).encode())
+        size = len(json.dumps(merge_state(desired, update), separators=(",", ":")).encode())
         if size > MAX_DESIRED_BYTES:
             raise ValueError(f"desired state would be {size} bytes, over IoT Core's {MAX_DESIRED_BYTES} byte "
                              "shadow cap: set shared values in defaults instead of per camera")

@@ -34,6 +34,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.shadow_state import merge_state
+
 log = logging.getLogger(__name__)
 
 MAX_STATE_BYTES = 8 * 1024
@@ -55,21 +57,6 @@ def _metadata(value: Any, ts: int) -> Any:
         return [_metadata(v, ts) for v in value]
     return {"timestamp": ts}
 
-
-def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict):
-            merged = _merge(out[key] if isinstance(out.get(key), dict) else {}, value)
-            if merged or not value:  # an object emptied by null-deletes disappears; an explicit {} stays
-                out[key] = merged
-            else:
-                out.pop(key, None)
-        else:
-            out[key] = value
-    return out
 
 
 def _merge_meta(base: dict[str, Any], patch: dict[str, Any], ts: int) -> dict[str, Any]:
@@ -167,7 +154,7 @@ class ShadowStore:
                 if value is None:
                     new_state[section], new_meta[section] = {}, {}
                 else:
-                    new_state[section] = _merge(old_state.get(section, {}), value)
+                    new_state[section] = merge_state(old_state.get(section, {}), value)
                     new_meta[section] = _merge_meta(old_meta.get(section, {}), value, ts)
             for section in ("desired", "reported"):
                 if _size(new_state.get(section, {})) > MAX_STATE_BYTES:

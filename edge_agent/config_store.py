@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts import CameraConfig, GatewayConfig
+from contracts.shadow_state import merge_state
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,6 @@ def format_validation_error(exc: ValidationError) -> str:
         parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
     return "; ".join(parts)
 
-
-def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """Shadow merge rules: objects merge key by key, arrays and scalars replace, null deletes the key."""
-    out = dict(base)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def project(value: Any, shape: Any) -> Any:
@@ -119,7 +108,7 @@ class ConfigStore:
             running = self._config.model_dump(mode="json")
         shape: dict[str, Any] = {"schema_version": True, "cameras": {c: {} for c in running["cameras"]}}
         if desired_shape:
-            shape = deep_merge(shape, {k: v for k, v in desired_shape.items() if v is not None})
+            shape = merge_state(shape, {k: v for k, v in desired_shape.items() if v is not None})
         out = project(running, shape)
         if isinstance(out.get("cameras"), Mapping):
             # an empty projection of a camera still says "I run this camera"; say which threshold
@@ -188,7 +177,7 @@ class ConfigStore:
             result.errors[key] = f"{key}: must be an object of settings, got {type(patch).__name__}"
             return None
         try:
-            new = CameraConfig.model_validate(deep_merge(base.model_dump(mode="json"), patch))
+            new = CameraConfig.model_validate(merge_state(base.model_dump(mode="json"), patch))
         except ValidationError as exc:
             result.errors[key] = format_validation_error(exc)
             return None

@@ -8,7 +8,8 @@ import pytest
 
 from cloud.shadow_service import ShadowError, ShadowStore
 from contracts import CameraConfig
-from edge_agent.config_store import ConfigStore, deep_merge, project
+from contracts.shadow_state import merge_state
+from edge_agent.config_store import ConfigStore, project
 
 
 def test_partial_delta_merges_into_running_camera(tmp_path):
@@ -104,7 +105,7 @@ def test_reported_mirrors_desired_paths(tmp_path):
 
 
 def test_merge_helpers():
-    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": 3}}) == {"a": {"c": 2, "d": 3}}
+    assert merge_state({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": 3}}) == {"a": {"c": 2, "d": 3}}
     assert project({"a": {"b": 1, "c": 2}, "x": 1}, {"a": {"b": True}}) == {"a": {"b": 1}}
 
 
