@@ -259,12 +259,37 @@ def format_report(rows: list[ImageRow], clip_rows: list[ClipWindow] | None = Non
     return "\n".join(lines)
 
 
+def plot_scores(rows: list[ImageRow], path: Path, settings: VerifierSettings | None = None) -> None:
+    """Verifier scores of the gateway's candidates, person vs no person, with the two decision levels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = settings or VerifierSettings()
+    sent = [r for r in rows if r.verifier_score is not None]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bins = np.linspace(0, 1, 41)
+    ax.hist([r.verifier_score for r in sent if r.person], bins=bins, alpha=0.7, label="person")
+    ax.hist([r.verifier_score for r in sent if not r.person], bins=bins, alpha=0.9, label="no person")
+    for level, name in ((settings.uncertain_threshold, "uncertain"), (settings.confirm_threshold, "confirm")):
+        ax.axvline(level, linestyle="--", color="grey")
+        ax.text(level, ax.get_ylim()[1] * 0.9, f" {name}", fontsize=8)
+    ax.set_xlabel("verifier score (gateway candidates)")
+    ax.set_ylabel("images")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, required=True, help="the DEV dataset folder (labels.json, images/)")
     parser.add_argument("--clips", action="store_true", help="also run fabricated clip windows (slow)")
     parser.add_argument("--no-images", action="store_true", help="skip the still images")
     parser.add_argument("--json", type=Path, help="write all rows as JSON here")
+    parser.add_argument("--plot", type=Path, help="write a PNG of the verifier's score distribution here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     verifier = Verifier(VerifierSettings())
@@ -276,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.clips else None
     print(format_report(rows, clip_rows) if rows else format_report([], clip_rows))
     print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.plot and rows:
+        plot_scores(rows, args.plot)
     if args.json:
         args.json.write_text(json.dumps({"images": [asdict(r) | {"system_alert": r.system_alert} for r in rows],
                                          "summary": image_summary(rows) if rows else {},
