@@ -72,8 +72,9 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
     print(f"  confirmed alerts {len(confirmed)} (notifications: {cloud_settings.data_dir / 'notifications.jsonl'})")
     print(f"  rejected         {len(rejected)}")
     print(f"  uncertain        {len(uncertain)} (kept for review)")
-    print(f"  clips            {cloud_settings.data_dir / 'objects'}")
-    print(f"  event records    {cloud_settings.data_dir / 'events.sqlite'}")
+    print(f"  clips, snapshots {cloud_settings.data_dir / 'objects'} (clips/<camera>/<yyyy>/<mm>/<dd>/<event id>)")
+    print(f"  dead letters     {cloud_settings.data_dir / 'dead-letter'}")
+    print(f"  event records    {cloud_settings.data_dir / 'events.sqlite3'}")
     print(f"  report           {report_path}")
     print(f"  time             {elapsed:.1f}s; candidate → verdict latency {json.dumps(latency)}")
     for r in reports:

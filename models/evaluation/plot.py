@@ -19,8 +19,9 @@ def write_plot(report: dict, path: Path) -> None:
         axes[0].plot(thr, [p["false_alarm_rate"] for p in sweep], label="false-alarm rate (empty images)")
         for name, style in (("baseline", "k--"), ("system", "g:")):
             t = report[name].get("images", {}).get("threshold")
+            label = "baseline" if name == "baseline" else f"{report['stage']} (gateway still)"
             if t is not None:
-                axes[0].axvline(t, color=style[0], linestyle=style[1:], label=f"{name} threshold {t}")
+                axes[0].axvline(t, color=style[0], linestyle=style[1:], label=f"{label} threshold {t}")
         axes[0].set_xlabel("person score threshold (single frame)")
         axes[0].set_title("Images: threshold sweep")
         axes[0].legend(fontsize=7)
@@ -29,7 +30,8 @@ def write_plot(report: dict, path: Path) -> None:
             img = report[name].get("images", {})
             if img.get("n_person"):
                 tp, fp = img["hits"], img["false_alarms"]
-                axes[1].plot(img["recall"], tp / (tp + fp) if tp + fp else 1.0, marker, label=name, markersize=9)
+                axes[1].plot(img["recall"], tp / (tp + fp) if tp + fp else 1.0, marker, markersize=9,
+                             label=name if name == "baseline" else report["stage"])
         axes[1].set_xlabel("recall")
         axes[1].set_ylabel("precision")
         axes[1].set_title("Images: precision-recall")
@@ -38,17 +40,22 @@ def write_plot(report: dict, path: Path) -> None:
     if clips:
         names = [Path(c["file"]).stem[:14] for c in clips]
         base = {c["file"]: c for c in report["baseline"]["clips"]["per_clip"]}
-        xs = range(len(names))
-        axes[2].bar([x - 0.2 for x in xs], [base[c["file"]]["false_events"] for c in clips], 0.4,
-                    label="baseline false events", color="grey")
-        axes[2].bar([x + 0.2 for x in xs], [c["false_events"] for c in clips], 0.4,
-                    label=f"{report['stage']} false events", color="green")
+        xs = list(range(len(names)))
+        for offset, label, rows, colour in ((-0.2, "baseline", [base[c["file"]] for c in clips], "grey"),
+                                            (0.2, report["stage"], clips, "green")):
+            total = [len(r["events"]) for r in rows]
+            false = [r["false_events"] for r in rows]
+            axes[2].bar([x + offset for x in xs], total, 0.4, color=colour, alpha=0.5, label=f"{label} events")
+            axes[2].bar([x + offset for x in xs], false, 0.4, color="red", hatch="//", alpha=0.8,
+                        label=f"{label} false events")
         for x, c in zip(xs, clips, strict=True):
             if c["intervals_total"]:
                 mark = "✓" if c["intervals_hit"] == c["intervals_total"] else "✗"
-                axes[2].text(x, 0.05, mark, ha="center", fontsize=12)
-        axes[2].set_xticks(list(xs), names, rotation=60, fontsize=7)
-        axes[2].set_title("Clips: false events (✓ = every person interval hit)")
+                axes[2].text(x, -0.35, mark, ha="center", fontsize=11)
+        axes[2].set_ylim(-0.6, max(3, *(len(c["events"]) for c in clips)) + 0.5)
+        axes[2].set_xticks(xs, names, rotation=60, fontsize=7)
+        axes[2].set_ylabel("events per clip")
+        axes[2].set_title("Clips: events; red = false (✓ every person interval hit)")
         axes[2].legend(fontsize=7)
     fig.suptitle(f"Vigia evaluation, stage {report['stage']}")
     fig.tight_layout()
