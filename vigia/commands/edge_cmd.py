@@ -32,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     iot.add_argument("--transport", choices=["auto", "iotcore", "greengrass", "paho"], default="auto")
     iot.add_argument("--mqtt-host", default="127.0.0.1", help="broker host or IoT Core endpoint")
     iot.add_argument("--mqtt-port", type=int, help="default 8883 with TLS, else 1883")
-    iot.add_argument("--ca", type=Path, help="CA certificate (PEM)")
-    iot.add_argument("--cert", type=Path, help="device certificate (PEM)")
-    iot.add_argument("--key", type=Path, help="device private key (PEM)")
+    iot.add_argument("--ca", help="CA certificate (PEM)")
+    iot.add_argument("--cert", help="device certificate (PEM)")
+    iot.add_argument("--key", help="device private key (PEM)")
     iot.add_argument("--heartbeat-interval", type=float, default=60.0, help="seconds between heartbeats")
     iot.add_argument("--drain-timeout", type=float, default=30.0,
                      help="after a finite source, wait this long for the outbox to drain")
