@@ -42,7 +42,8 @@ def main() -> None:
                                         threshold=0.5, start=0.0, end=seg[-1][0], best=mid_t), seg))
 
     configs = {
-        "default (full + 2x2 + 3x3, 2 models)": VerifierSettings(max_frames=args.max_frames),
+        "default: full + 2x2, then 3x3 where still needed": VerifierSettings(max_frames=args.max_frames),
+        "full + 2x2 + 3x3 on every frame": VerifierSettings(max_frames=args.max_frames, escalate_tiles=False),
         "full + 2x2, 2 models": VerifierSettings(max_frames=args.max_frames, tile_grids=(2,)),
         "full frame only, 2 models": VerifierSettings(max_frames=args.max_frames, tile_grids=(), min_scales=1),
     }

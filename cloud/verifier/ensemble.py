@@ -14,15 +14,18 @@ from cloud.verifier.decision import FULL_SCALE, ModelDetection, scale_name
 from models.detector import PersonDetector, Region, tile_regions
 
 
-def scales_for(width: int, height: int, grids: Sequence[int]) -> list[tuple[str, list[Region]]]:
-    """The full frame plus each tile grid, as (scale name, regions)."""
-    out: list[tuple[str, list[Region]]] = [(FULL_SCALE, [(0, 0, width, height)])]
+def scales_for(
+    width: int, height: int, grids: Sequence[int], include_full: bool = True
+) -> list[tuple[str, list[Region]]]:
+    """The full frame (unless excluded) plus each tile grid, as (scale name, regions)."""
+    out: list[tuple[str, list[Region]]] = [(FULL_SCALE, [(0, 0, width, height)])] if include_full else []
     out.extend((scale_name(g), tile_regions(width, height, g)) for g in grids)
     return out
 
 
 def run_ensemble(
-    detectors: Mapping[str, PersonDetector], frames: Sequence[np.ndarray], grids: Sequence[int], floor: float
+    detectors: Mapping[str, PersonDetector], frames: Sequence[np.ndarray], grids: Sequence[int], floor: float,
+    include_full: bool = True,
 ) -> list[list[ModelDetection]]:
     """Detections per frame (same order as `frames`), of every model at every scale."""
     per_frame: list[list[ModelDetection]] = [[] for _ in frames]
@@ -30,7 +33,7 @@ def run_ensemble(
         pipeline = detector.pipeline()
         for index, frame in enumerate(frames):
             height, width = frame.shape[:2]
-            for scale, regions in scales_for(width, height, grids):
+            for scale, regions in scales_for(width, height, grids, include_full):
                 # Tiles of one scale are merged by the detector's NMS; scales stay apart so that the
                 # decision can ask at how many scales an object holds.
                 pipeline.submit(frame, (index, scale), regions=regions, floor=floor)

@@ -30,6 +30,11 @@ class VerifierSettings(BaseModel):
         description="besides the full frame, look at grid×grid overlapping tiles (each grid is one more 'scale'); "
         "small, far people only reach the 300 px networks at a size they can see through tiles",
     )
+    escalate_tiles: bool = Field(
+        default=True,
+        description="look at the full frame and the first tile grid first; run the finer grids only when that "
+        "does not already confirm, and only on frames without a clear person (same verdicts, less compute)",
+    )
     score_floor: float = Field(
         default=0.1, ge=0.01, le=0.9, description="detections below this score are not looked at at all"
     )

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cloud.verifier.decision import Decision, FrameFindings, TrackPrior, Xyxy, decide, frame_hypotheses
+from cloud.verifier.decision import (
+    Decision,
+    FrameFindings,
+    ModelDetection,
+    TrackPrior,
+    Xyxy,
+    decide,
+    frame_hypotheses,
+)
 from cloud.verifier.ensemble import run_ensemble
 from cloud.verifier.frames import (
     ClipReadError,
@@ -99,17 +107,25 @@ class Verifier:
     # -- the look ----------------------------------------------------------------------------------
     def _verify_frames(self, candidate: Candidate, frames: list[Frame], started: float) -> Verdict:
         settings = self.settings
-        models = list(self.detectors)
+        images = [f for _, f in frames]
+        grids = list(settings.tile_grids)
+        # Coarse look first (full frame + the first tile grid); the finer grids only where they can still
+        # change something: not when the coarse look already confirms, and only on frames without a clear
+        # person. Adding scales only adds evidence, so this saves compute without changing the verdict.
+        coarse = grids[:1] if settings.escalate_tiles else grids
         with self._lock:
-            detections = run_ensemble(self.detectors, [f for _, f in frames], settings.tile_grids,
-                                      settings.score_floor)
-        findings = [
-            FrameFindings(t, frame.shape[1], frame.shape[0], frame_hypotheses(dets, models, settings, frame.shape[0]))
-            for (t, frame), dets in zip(frames, detections, strict=True)
-        ]
+            detections = run_ensemble(self.detectors, images, coarse, settings.score_floor)
         prior = self._track_prior(candidate, frames)
-        memory_hits = self._consult_memory(candidate, frames, findings, prior)
-        result = decide(findings, prior, settings, memory_hits)
+        findings, result = self._judge(candidate, frames, detections, prior)
+        fine = grids[len(coarse):]
+        if fine and result.decision != "confirmed":
+            pending = [i for i, found in enumerate(findings) if not _has_person(found)]
+            with self._lock:
+                extra = run_ensemble(self.detectors, [images[i] for i in pending], fine, settings.score_floor,
+                                     include_full=False)
+            for i, dets in zip(pending, extra, strict=True):
+                detections[i].extend(dets)
+            findings, result = self._judge(candidate, frames, detections, prior)
         verdict = self._verdict(candidate, frames, result, started)
         log.info(
             "verdict %s score %.2f on %d frame(s)", verdict.decision, verdict.score, verdict.frames_examined,
@@ -118,6 +134,18 @@ class Verifier:
                    "frames_examined": verdict.frames_examined, "processing_ms": round(verdict.processing_ms, 1)},
         )
         return verdict
+
+    def _judge(
+        self, candidate: Candidate, frames: list[Frame], detections: list[list[ModelDetection]], prior: TrackPrior
+    ) -> tuple[list[FrameFindings], Decision]:
+        models = list(self.detectors)
+        findings = [
+            FrameFindings(t, frame.shape[1], frame.shape[0],
+                          frame_hypotheses(dets, models, self.settings, frame.shape[0]))
+            for (t, frame), dets in zip(frames, detections, strict=True)
+        ]
+        memory_hits = self._consult_memory(candidate, frames, findings, prior)
+        return findings, decide(findings, prior, self.settings, memory_hits)
 
     def _track_prior(self, candidate: Candidate, frames: list[Frame]) -> TrackPrior:
         """The gateway's boxes, rescaled when the examined frames are not at the candidate's resolution."""
@@ -176,6 +204,11 @@ class Verifier:
             verified_at=datetime.now(UTC),
             processing_ms=(time.perf_counter() - started) * 1000.0,
         )
+
+
+def _has_person(found: FrameFindings) -> bool:
+    """A clear person that counted on this frame (near the track, not a remembered false positive)."""
+    return any(h.tier == "person" and h.near_track and h.fp_entry is None for h in found.hypotheses)
 
 
 def _box(xyxy: Xyxy, score: float) -> Box:
