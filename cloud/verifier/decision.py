@@ -170,7 +170,8 @@ def score_hypothesis(
         other_txt = f", {', '.join(f'{o} {best[o]:.2f}' for o in others)}" if others else ""
         candidates.append(
             (weight * best[m],
-             f"{m} {best[m]:.2f} alone at {n_scales} scale(s){' (tiles only)' if tile_only else ''}{other_txt}")
+             f"{m} {best[m]:.2f} alone (>= {floor:.2f} at {n_scales} scale(s)"
+             f"{', tiles only' if tile_only else ''}){other_txt}")
         )
     if not candidates:
         hyp.evidence, hyp.tier, hyp.explanation = 0.0, "none", "no detection"

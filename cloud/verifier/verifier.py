@@ -118,6 +118,7 @@ class Verifier:
         prior = self._track_prior(candidate, frames)
         findings, result = self._judge(candidate, frames, detections, prior)
         fine = grids[len(coarse):]
+        looked = ["full frame", *(f"{g}x{g} tiles" for g in coarse)]
         if fine and result.decision != "confirmed":
             pending = [i for i, found in enumerate(findings) if not _has_person(found)]
             with self._lock:
@@ -126,7 +127,8 @@ class Verifier:
             for i, dets in zip(pending, extra, strict=True):
                 detections[i].extend(dets)
             findings, result = self._judge(candidate, frames, detections, prior)
-        verdict = self._verdict(candidate, frames, result, started)
+            looked += [f"{g}x{g} tiles on {len(pending)} unclear frame(s)" for g in fine]
+        verdict = self._verdict(candidate, frames, result, started, " + ".join(looked))
         log.info(
             "verdict %s score %.2f on %d frame(s)", verdict.decision, verdict.score, verdict.frames_examined,
             extra={"event_id": candidate.event_id, "camera_id": candidate.camera_id,
@@ -186,8 +188,9 @@ class Verifier:
                      extra={"event_id": candidate.event_id, "camera_id": candidate.camera_id, "hits": len(hits)})
         return hits
 
-    def _verdict(self, candidate: Candidate, frames: list[Frame], result: Decision, started: float) -> Verdict:
-        scales = " + ".join(["full frame", *(f"{g}x{g} tiles" for g in self.settings.tile_grids)])
+    def _verdict(
+        self, candidate: Candidate, frames: list[Frame], result: Decision, started: float, scales: str
+    ) -> Verdict:
         span = f"t={frames[0][0]:.1f}-{frames[-1][0]:.1f}s" if len(frames) > 1 else "still image"
         reasons = [*result.reasons,
                    f"examined {len(frames)} frame(s) ({span}) at {scales} with {', '.join(self.detectors)}"]
