@@ -8,11 +8,14 @@ Three steps, each testable with a handful of hand-written detections:
    place is the strong evidence (geometric mean of their scores); a score only one model gives is
    discounted, and discounted again when it does not hold across scales.
 3. `decide`: temporal consistency over the examined frames, near the gateway's track, minus what the
-   camera's false-positive memory recognised.
+   camera's false-positive memory recognised. The support needed is relative to the frames examined
+   inside the gateway's track spans; a small person only one architecture sees counts when that model
+   follows it walking consistently over several frames (`find_walker`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import Literal
 from cloud.verifier.settings import VerifierSettings
 
 Xyxy = tuple[float, float, float, float]
+Span = tuple[float, float]  # [start, end] in seconds from the segment start
 Tier = Literal["person", "maybe", "none"]
 FULL_SCALE = "full"
 
@@ -58,6 +62,7 @@ class Hypothesis:
     explanation: str = ""
     fp_entry: str | None = None  # set when the camera's FP memory recognised it
     near_track: bool = True
+    walking: bool = False  # a clear person only because the walker rule counted it
 
     def best(self, model: str) -> float:
         return max((d.score for d in self.members if d.model == model), default=0.0)
@@ -78,10 +83,28 @@ class FrameFindings:
 
 @dataclass(frozen=True, slots=True)
 class TrackPrior:
-    """Where the gateway saw the person: its boxes on its best frame, at segment time `t`."""
+    """Where the gateway saw the person: its boxes on its best frame, at segment time `t`, and when: the
+    union of its tracks' spans in segment time (empty for a still, or when unknown)."""
 
     t: float
     boxes: tuple[Xyxy, ...]
+    spans: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Walker:
+    """One model's detections near the track that move like a person walking."""
+
+    model: str
+    frames: tuple[int, ...]  # indices into the examined frames
+    boxes: tuple[Xyxy, ...]
+    mean_score: float
+    displacement: float  # net centre travel, in (median) box heights
+    straightness: float  # net travel / path length, 1 = a straight line
+
+    def describe(self) -> str:
+        return (f"one model sees a person walking {self.displacement:.1f} box heights over {len(self.frames)} "
+                f"frames ({self.model} mean {self.mean_score:.2f}, straightness {self.straightness:.2f})")
 
 
 @dataclass(slots=True)
@@ -93,6 +116,7 @@ class Decision:
     boxes: list[tuple[Xyxy, float]]
     person_frames: int
     frames_examined: int
+    by_walker: bool = False  # confirmed only because of the walker rule
 
 
 # -- step 1: grouping ---------------------------------------------------------------------------------
@@ -197,6 +221,85 @@ def frame_hypotheses(
 
 
 # -- step 3: temporal decision --------------------------------------------------------------------------
+def frame_tolerance(timestamps: Sequence[float]) -> float:
+    """Half the typical frame interval: frame time stamps and track times are rounded differently."""
+    steps = sorted(b - a for a, b in itertools.pairwise(timestamps) if b > a)
+    return 0.5 * steps[len(steps) // 2] if steps else 1e-6
+
+
+def in_spans(t: float, spans: Sequence[Span], tolerance: float = 1e-6) -> bool:
+    return any(lo - tolerance <= t <= hi + tolerance for lo, hi in spans)
+
+
+def span_distance(t: float, spans: Sequence[Span]) -> float:
+    """Seconds from t to the nearest span (0 inside one)."""
+    return min(max(lo - t, 0.0, t - hi) for lo, hi in spans)
+
+
+def frames_in_spans(frames: Sequence[FrameFindings], spans: Sequence[Span]) -> int:
+    """Examined frames inside the gateway's track spans; all of them when there are no spans, or none inside
+    (offsets that do not match the segment) -- the rule then falls back to the whole examined set."""
+    if len(frames) <= 1 or not spans:
+        return len(frames)
+    return sum(1 for f in frames if in_spans(f.t, spans)) or len(frames)
+
+
+def _centre(box: Xyxy) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def find_walker(
+    frames: Sequence[FrameFindings], counted: Sequence[Sequence[Hypothesis]], settings: VerifierSettings
+) -> Walker | None:
+    """A person only one architecture sees, corroborated by motion instead of by the second model.
+
+    For each model, its strongest detection (>= cross_check_min) among the counted hypotheses (near the
+    track, not a remembered false positive) of each examined frame. It is a walker when it is found on at
+    least `walker_min_frames` frames, its box height stays within `walker_max_size_ratio` of the median, its centre
+    travels at least `walker_min_displacement` box heights net, along a roughly straight path (net / path
+    >= `walker_min_straightness`), no faster than `walker_max_speed` box heights per second, and the
+    model's mean score is at least `walker_min_score`. Flags, foliage and IR noise blink or sway in place;
+    a parked car does not move; a still has one frame and can never qualify.
+    """
+    if len(frames) < settings.walker_min_frames:
+        return None
+    models = sorted({d.model for hyps in counted for h in hyps for d in h.members})
+    best: Walker | None = None
+    for model in models:
+        chain: list[tuple[int, ModelDetection]] = []
+        for index, hyps in enumerate(counted):
+            dets = [d for h in hyps for d in h.members if d.model == model and d.score >= settings.cross_check_min]
+            if dets:
+                chain.append((index, max(dets, key=lambda d: d.score)))
+        if len(chain) < settings.walker_min_frames:
+            continue
+        heights = sorted(d.height for _, d in chain)
+        height = heights[len(heights) // 2]
+        ratio = settings.walker_max_size_ratio
+        if heights[0] <= 0 or heights[-1] > ratio * height or heights[0] * ratio < height:
+            continue
+        centres = [_centre(d.box) for _, d in chain]
+        net = math.dist(centres[0], centres[-1])
+        path = sum(math.dist(a, b) for a, b in itertools.pairwise(centres))
+        duration = frames[chain[-1][0]].t - frames[chain[0][0]].t
+        displacement = net / height
+        straightness = net / path if path > 0 else 0.0
+        mean_score = sum(d.score for _, d in chain) / len(chain)
+        if (
+            displacement < settings.walker_min_displacement
+            or straightness < settings.walker_min_straightness
+            or duration <= 0
+            or displacement / duration > settings.walker_max_speed
+            or mean_score < settings.walker_min_score
+        ):
+            continue
+        walker = Walker(model, tuple(i for i, _ in chain), tuple(d.box for _, d in chain), mean_score,
+                        displacement, straightness)
+        if best is None or (len(walker.frames), walker.mean_score) > (len(best.frames), best.mean_score):
+            best = walker
+    return best
+
+
 def near_track(box: Xyxy, t: float, prior: TrackPrior | None, settings: VerifierSettings) -> bool:
     """Is the box's centre within reach of the gateway's boxes, given the time between the two frames?"""
     if prior is None or not prior.boxes or not settings.track_gate:
@@ -233,7 +336,10 @@ def decide(
     """Confirmed when enough examined frames show a person near the track; uncertain on half that support.
 
     A clear person frame counts 1, a 'maybe' frame `maybe_frame_weight`; confirming also needs
-    `min_person_frames` clear frames (one for a still).
+    `min_person_frames` clear frames (one for a still). The frames needed are a share of the examined
+    frames inside the gateway's track spans (`prior.spans`), not of every examined frame: margin frames
+    where the person is not there yet can add support but do not raise the bar. The frames of a
+    consistent walker (`find_walker`) count as clear frames.
 
     `memory_hits` are descriptions of the camera's remembered false positives that the gateway's own boxes
     repeat; hypotheses the memory recognised carry `fp_entry` and do not count as persons.
@@ -241,15 +347,20 @@ def decide(
     n = len(frames)
     if n == 0:
         return Decision("rejected", 0.0, ["no frame could be examined"], None, [], 0, 0)
+    spans = prior.spans if prior is not None else ()
     if (prior is None or not prior.boxes) and settings.track_gate:
         prior = self_prior(frames)
-    need = required_frames(n, settings)
+        if prior is not None:
+            prior = TrackPrior(prior.t, prior.boxes, spans)
+    in_span = frames_in_spans(frames, spans)
+    need = required_frames(in_span, settings)
     frame_scores: list[float] = []
     support = 0.0
     person_frames = 0
     away = 0
     recognised: dict[str, int] = {}
     best_hyp: list[Hypothesis | None] = []
+    counted_per_frame: list[list[Hypothesis]] = []
     for frame in frames:
         counted: list[Hypothesis] = []
         for hyp in frame.hypotheses:
@@ -260,6 +371,26 @@ def decide(
                 away += hyp.tier == "person"
             else:
                 counted.append(hyp)
+        counted_per_frame.append(counted)
+    walker = find_walker(frames, counted_per_frame, settings) if settings.walker_rule else None
+    if walker is not None:
+        # Motion corroborates the one model instead of the second architecture: on the walker's frames its
+        # hypothesis counts as a clear person, at the model's mean score over the walk.
+        for index, box in zip(walker.frames, walker.boxes, strict=True):
+            for hyp in counted_per_frame[index]:
+                if any(d.box == box and d.model == walker.model for d in hyp.members):
+                    hyp.walking = hyp.tier != "person"
+                    hyp.evidence = max(hyp.evidence, walker.mean_score)
+                    hyp.tier = "person"
+                    hyp.explanation = walker.describe()
+                    break
+    own_person_frames, own_support = 0, 0.0  # what the frames show without the walker rule
+    for counted in counted_per_frame:
+        own = max((h for h in counted if not h.walking), key=lambda h: h.evidence, default=None)
+        if own is not None and own.tier == "person":
+            own_person_frames, own_support = own_person_frames + 1, own_support + 1.0
+        elif own is not None and own.tier == "maybe":
+            own_support += settings.maybe_frame_weight
         top = max(counted, key=lambda h: h.evidence, default=None)
         best_hyp.append(top)
         score = top.evidence if top else 0.0
@@ -275,6 +406,7 @@ def decide(
     best_index = max(range(n), key=lambda i: frame_scores[i])
     reasons: list[str] = []
     maybe_frames = sum(1 for h in best_hyp if h is not None and h.tier == "maybe")
+    scope = f"{in_span} examined in the track's span" if in_span < n else f"{n} examined"
     # Temporal consistency: enough support over the examined frames, and some frames clear on their own
     # (a consistent 'maybe' alone, such as a dog the COCO model half believes, goes to review instead).
     if person_frames >= min(need, settings.min_person_frames) and support >= need:
@@ -283,8 +415,10 @@ def decide(
         reasons.append(
             f"person on {person_frames}/{n} examined frame(s) near the track"
             + (f" (+{maybe_frames} likely)" if maybe_frames and person_frames < need else "")
-            + f", needed {need}"
+            + f", needed {need} ({scope})"
         )
+        if walker is not None:
+            reasons.append(walker.describe())
         if top is not None:
             reasons.append(f"best: {top.explanation} -> {top.evidence:.2f} at t={frames[best_index].t:.1f}s")
     else:
@@ -292,7 +426,7 @@ def decide(
         reasons.append(
             f"person on {person_frames}/{n} examined frame(s) near the track"
             + (f" (+{maybe_frames} likely)" if maybe_frames else "")
-            + f", {need} needed"
+            + f", {need} needed ({scope})"
         )
         top = best_hyp[best_index]
         if top is not None and top.evidence > 0:
@@ -318,4 +452,7 @@ def decide(
             for h in frames[best_index].hypotheses
             if h.tier in tiers and h.near_track and h.fp_entry is None
         ]
-    return Decision(decision, float(min(1.0, max(0.0, event_score))), reasons, best_index, boxes, person_frames, n)
+    by_walker = decision == "confirmed" and not (
+        own_person_frames >= min(need, settings.min_person_frames) and own_support >= need)
+    return Decision(decision, float(min(1.0, max(0.0, event_score))), reasons, best_index, boxes, person_frames, n,
+                    by_walker)

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cloud.verifier.decision import Span, frame_tolerance, in_spans, span_distance
 from contracts import Candidate
 
 log = logging.getLogger(__name__)
@@ -42,18 +43,59 @@ def clip_offset(candidate: Candidate) -> float:
     return candidate.clip.offset_s if candidate.clip is not None else 0.0
 
 
-def select_indices(
-    timestamps: Sequence[float], start: float, end: float, best: float, max_frames: int, margin: float
-) -> list[int]:
-    """The frame nearest the gateway's best frame plus frames evenly spaced over the event window.
 
-    Falls back to the whole segment when no frame lies in the window (offsets that do not match the
-    segment should not make the verifier blind).
+def track_spans(candidate: Candidate, clip_offset_s: float) -> tuple[Span, ...]:
+    """Where the gateway saw the person: the union of its tracks' [first_ts, last_ts], in segment seconds.
+
+    Overlapping spans are merged. Without tracks, the event itself is the span.
+    """
+    raw = sorted(
+        (min(t.first_ts, t.last_ts) - clip_offset_s, max(t.first_ts, t.last_ts) - clip_offset_s)
+        for t in candidate.tracks
+    )
+    if not raw:
+        start, end, _ = segment_time(candidate, clip_offset_s)
+        raw = [(min(start, end), max(start, end))]
+    merged: list[list[float]] = []
+    for lo, hi in raw:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in merged)
+
+
+def select_indices(
+    timestamps: Sequence[float], start: float, end: float, best: float, max_frames: int, margin: float,
+    spans: Sequence[Span] = (), min_span_frames: int = 0,
+) -> list[int]:
+    """The frame nearest the gateway's best frame plus frames evenly spaced over where the person was.
+
+    With `spans` (the gateway's track spans, segment seconds) the frames come from inside them: that is
+    where the gateway saw the person, so pre-roll and margin frames where nobody is there yet do not
+    dilute the temporal rule. Only when the spans hold fewer than `min_span_frames` frames are the
+    nearest frames outside them added, at most `margin` seconds away. Without spans (or when no frame
+    lies in them), the event window widened by `margin` on both sides. Falls back to the whole segment
+    when no frame lies in the window (offsets that do not match the segment should not make the verifier
+    blind).
     """
     if not timestamps:
         return []
-    lo, hi = min(start, end) - margin, max(start, end) + margin
-    inside = [i for i, t in enumerate(timestamps) if lo <= t <= hi]
+    inside: list[int] = []
+    if spans:
+        tolerance = frame_tolerance(timestamps)
+        inside = [i for i, t in enumerate(timestamps) if in_spans(t, spans, tolerance)]
+        if inside and len(inside) < min_span_frames:
+            taken = set(inside)
+            near = sorted(
+                (i for i, t in enumerate(timestamps)
+                 if i not in taken and span_distance(t, spans) <= margin + tolerance),
+                key=lambda i: span_distance(timestamps[i], spans),
+            )
+            inside = sorted(inside + near[: min_span_frames - len(inside)])
+    if not inside:
+        lo, hi = min(start, end) - margin, max(start, end) + margin
+        inside = [i for i, t in enumerate(timestamps) if lo <= t <= hi]
     if not inside:
         log.warning("no frame in the event window; examining the whole segment",
                     extra={"window": [lo, hi], "segment": [timestamps[0], timestamps[-1]]})
@@ -91,7 +133,9 @@ def _timestamps(capture: cv2.VideoCapture) -> list[float]:
     return stamps
 
 
-def read_segment(path: Path, candidate: Candidate, max_frames: int, margin: float) -> tuple[list[Frame], int]:
+def read_segment(
+    path: Path, candidate: Candidate, max_frames: int, margin: float, min_span_frames: int = 0
+) -> tuple[list[Frame], int]:
     """Decode only the frames worth examining. Returns them and the number of frames in the segment."""
     if not path.is_file():
         raise ClipReadError(f"clip {path} does not exist")
@@ -106,8 +150,10 @@ def read_segment(path: Path, candidate: Candidate, max_frames: int, margin: floa
         capture.release()
     if not stamps:
         raise ClipReadError(f"clip {path} has no decodable frame")
-    start, end, best = segment_time(candidate, clip_offset(candidate))
-    wanted = select_indices(stamps, start, end, best, max_frames, margin)
+    offset = clip_offset(candidate)
+    start, end, best = segment_time(candidate, offset)
+    wanted = select_indices(stamps, start, end, best, max_frames, margin, track_spans(candidate, offset),
+                            min_span_frames)
     frames: list[Frame] = []
     capture = cv2.VideoCapture(str(path))
     try:

@@ -45,7 +45,14 @@ class VerifierSettings(BaseModel):
     # -- which frames ------------------------------------------------------------------------------
     max_frames: int = Field(default=8, ge=1, le=64, description="frames of the segment examined (best + evenly spaced)")
     window_margin_s: float = Field(
-        default=1.0, ge=0, le=30, description="seconds looked at before the event starts and after it ends"
+        default=1.0, ge=0, le=30,
+        description="how far outside the gateway's track spans frames may be taken when the spans hold fewer "
+        "than min_span_frames frames (and around the event window when the candidate has no tracks)",
+    )
+    min_span_frames: int = Field(
+        default=5, ge=1, le=64,
+        description="frames are examined inside the union of the gateway's track spans; when those hold fewer "
+        "frames than this, the nearest frames within window_margin_s are added",
     )
 
     # -- box sanity --------------------------------------------------------------------------------
@@ -123,6 +130,36 @@ class VerifierSettings(BaseModel):
         ge=0,
         le=20,
         description="how far a person may have walked from the gateway's box, in box heights per second",
+    )
+
+    # -- consistent walker: one architecture, corroborated by motion -------------------------------
+    walker_rule: bool = Field(
+        default=True,
+        description="count a person only one model sees when it walks consistently over several frames "
+        "(small far people that the person-only SSDLite barely sees)",
+    )
+    walker_min_frames: int = Field(
+        default=3, ge=3, le=64, description="examined frames on which the one model must find the walker"
+    )
+    walker_min_displacement: float = Field(
+        default=1.0, ge=0.3, le=20, description="net centre travel over those frames, in box heights"
+    )
+    walker_min_straightness: float = Field(
+        default=0.6, gt=0, le=1,
+        description="net travel / path length: roughly monotonic, not jitter or a box hopping between objects",
+    )
+    walker_max_speed: float = Field(
+        default=5.0, gt=0, le=50,
+        description="fastest plausible motion, box heights per second: a run, or a person in a boat or on a bike "
+        "(the gateway's own tracker already linked the boxes)"
+    )
+    walker_max_size_ratio: float = Field(
+        default=1.5, ge=1, le=5,
+        description="every box height over the walk within this factor of their median: one object, not two"
+    )
+    walker_min_score: float = Field(
+        default=0.45, ge=0.05, le=0.99,
+        description="the model's mean score over the walker's frames (its boxes >= cross_check_min each)"
     )
 
     # -- learned false positives -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from cloud.verifier.decision import (
     Xyxy,
     decide,
     frame_hypotheses,
+    frame_tolerance,
 )
 from cloud.verifier.ensemble import run_ensemble
 from cloud.verifier.frames import (
@@ -36,6 +37,7 @@ from cloud.verifier.frames import (
     read_segment,
     segment_time,
     select_indices,
+    track_spans,
 )
 from cloud.verifier.settings import VerifierSettings
 from contracts import Box, Candidate, ModelRef, Verdict
@@ -83,9 +85,11 @@ class Verifier:
             if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.size == 0:
                 raise ValueError(f"event {candidate.event_id}: frame at t={t} is not a BGR image")
         if len(frames) > 1:
-            start, end, best = segment_time(candidate, clip_offset(candidate))
+            offset = clip_offset(candidate)
+            start, end, best = segment_time(candidate, offset)
             wanted = select_indices([t for t, _ in frames], start, end, best, self.settings.max_frames,
-                                    self.settings.window_margin_s)
+                                    self.settings.window_margin_s, track_spans(candidate, offset),
+                                    self.settings.min_span_frames)
             frames = [frames[i] for i in wanted]
         return self._verify_frames(candidate, frames, started)
 
@@ -97,7 +101,8 @@ class Verifier:
             if is_image(path):
                 frames = read_image(path)
             else:
-                frames, _ = read_segment(path, candidate, self.settings.max_frames, self.settings.window_margin_s)
+                frames, _ = read_segment(path, candidate, self.settings.max_frames, self.settings.window_margin_s,
+                                         self.settings.min_span_frames)
         except ClipReadError as exc:
             log.error("clip unreadable: %s", exc, extra={"event_id": candidate.event_id,
                                                          "camera_id": candidate.camera_id})
@@ -119,7 +124,9 @@ class Verifier:
         findings, result = self._judge(candidate, frames, detections, prior)
         fine = grids[len(coarse):]
         looked = ["full frame", *(f"{g}x{g} tiles" for g in coarse)]
-        if fine and result.decision != "confirmed":
+        # A confirmation carried only by the walker rule is judged on the full look: its chain of one model's
+        # boxes is measured on every scale, as it would be without escalation.
+        if fine and (result.decision != "confirmed" or result.by_walker):
             pending = [i for i, found in enumerate(findings) if not _has_person(found)]
             with self._lock:
                 extra = run_ensemble(self.detectors, [images[i] for i in pending], fine, settings.score_floor,
@@ -154,8 +161,14 @@ class Verifier:
         height, width = frames[0][1].shape[:2]
         sx, sy = width / candidate.frame_width, height / candidate.frame_height
         boxes = tuple((b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy) for b in candidate.boxes if b.width > 0)
-        best = 0.0 if len(frames) == 1 else segment_time(candidate, clip_offset(candidate))[2]
-        return TrackPrior(t=best, boxes=boxes)
+        if len(frames) == 1:
+            return TrackPrior(t=0.0, boxes=boxes)  # a still: one frame, no time
+        offset = clip_offset(candidate)
+        # Frame time stamps and track times are rounded differently: half a frame interval either side.
+        fps = candidate.clip.fps if candidate.clip is not None and candidate.clip.fps else None
+        slack = 0.5 / fps if fps else frame_tolerance([t for t, _ in frames])
+        spans = tuple((lo - slack, hi + slack) for lo, hi in track_spans(candidate, offset))
+        return TrackPrior(t=segment_time(candidate, offset)[2], boxes=boxes, spans=spans)
 
     def _consult_memory(
         self, candidate: Candidate, frames: list[Frame], findings: list[FrameFindings], prior: TrackPrior
@@ -211,7 +224,7 @@ class Verifier:
 
 def _has_person(found: FrameFindings) -> bool:
     """A clear person that counted on this frame (near the track, not a remembered false positive)."""
-    return any(h.tier == "person" and h.near_track and h.fp_entry is None for h in found.hypotheses)
+    return any(h.tier == "person" and not h.walking and h.near_track and h.fp_entry is None for h in found.hypotheses)
 
 
 def _box(xyxy: Xyxy, score: float) -> Box:

@@ -10,7 +10,9 @@ from cloud.verifier.decision import (
     ModelDetection,
     TrackPrior,
     decide,
+    find_walker,
     frame_hypotheses,
+    frames_in_spans,
     group_detections,
     near_track,
     required_frames,
@@ -235,3 +237,113 @@ def test_clear_frames_plus_likely_frames_confirm_a_small_person():
     assert result.decision == "confirmed"  # 2 clear + 4 x 0.5 = 4 needed
     only_likely = [frame(likely, t) for t in range(8)]
     assert decide(only_likely, prior, S).decision == "uncertain"  # a steady 'maybe' goes to review
+
+
+# -- track spans: support measured where the gateway saw the person ---------------------------------------
+def test_need_is_relative_to_the_frames_inside_the_track_span():
+    # A short track (3 frames at 5 fps) in a segment with pre-roll: frames before the span show nobody.
+    spans = ((2.0, 2.4),)
+    clear = [det(COCO, 0.9), det(LITE, 0.8)]
+    frames = [frame([], 1.0), frame([], 1.4), frame([], 1.8)] + [frame(clear, t) for t in (2.0, 2.2)] + [
+        frame([], 2.4)]
+    result = decide(frames, TrackPrior(2.2, (PERSON,), spans), S)
+    assert result.decision == "confirmed"  # 2 of the 3 in-span frames; min_person_frames 2
+    assert any("3 examined in the track's span" in r for r in result.reasons)
+    # Without the span the pre-roll frames raise the bar to 40 % of 6 = 3 frames.
+    assert decide(frames, TrackPrior(2.2, (PERSON,)), S).decision != "confirmed"
+
+
+def test_one_clear_frame_in_the_span_is_still_not_enough():
+    spans = ((2.0, 2.4),)
+    frames = [frame([det(COCO, 0.9), det(LITE, 0.8)], 2.0), frame([], 2.2), frame([], 2.4)]
+    assert decide(frames, TrackPrior(2.0, (PERSON,), spans), S).decision != "confirmed"
+
+
+def test_spans_that_miss_every_frame_fall_back_to_all_examined():
+    frames = [frame([], 0.2 * i) for i in range(8)]
+    assert frames_in_spans(frames, ((50.0, 51.0),)) == 8
+    assert frames_in_spans(frames, ((0.0, 0.4),)) == 3
+    assert frames_in_spans(frames[:1], ((5.0, 6.0),)) == 1  # a still
+
+
+def test_select_indices_takes_frames_from_the_track_span():
+    stamps = [i * 0.2 for i in range(20)]  # 4 s at 5 fps; the gateway's track covers 2.0-3.0
+    chosen = select_indices(stamps, 2.0, 3.0, 2.6, max_frames=8, margin=1.0, spans=((2.0, 3.0),), min_span_frames=5)
+    assert [round(stamps[i], 1) for i in chosen] == [2.0, 2.2, 2.4, 2.6, 2.8, 3.0]
+
+
+def test_select_indices_widens_a_short_span_only_as_far_as_needed():
+    stamps = [i * 0.2 for i in range(20)]
+    chosen = select_indices(stamps, 2.0, 2.4, 2.4, max_frames=8, margin=1.0, spans=((2.0, 2.4),), min_span_frames=5)
+    assert [round(stamps[i], 1) for i in chosen] == [1.8, 2.0, 2.2, 2.4, 2.6]
+    # The margin bounds the widening.
+    chosen = select_indices(stamps, 2.0, 2.4, 2.4, max_frames=8, margin=0.0, spans=((2.0, 2.4),), min_span_frames=5)
+    assert [round(stamps[i], 1) for i in chosen] == [2.0, 2.2, 2.4]
+
+
+# -- consistent walker: one model, corroborated by motion -------------------------------------------------
+SMALL = (300.0, 200.0, 310.0, 225.0)  # 10 x 25 px: a far person SSDLite barely sees
+
+
+def coco_only(score: float, box) -> list[ModelDetection]:
+    return [det(COCO, score, box, "2x2"), det(LITE, 0.12, box, "3x3")]
+
+
+def walk(scores, step_px: float = 12.0, dt: float = 0.8, box=SMALL) -> list[FrameFindings]:
+    return [frame(coco_only(s, shifted(box, -step_px * i)), dt * i) for i, s in enumerate(scores)]
+
+
+def test_one_model_alone_is_not_enough_without_the_walker_rule():
+    frames = walk([0.5, 0.46, 0.48, 0.45, 0.5, 0.47, 0.44, 0.49])
+    prior = TrackPrior(2.4, (shifted(SMALL, -36),))
+    assert decide(frames, prior, VerifierSettings(walker_rule=False)).decision == "rejected"
+
+
+def test_a_consistent_walker_seen_by_one_model_confirms():
+    frames = walk([0.5, 0.46, 0.48, 0.45, 0.5, 0.47, 0.44, 0.49])  # 84 px = 3.4 box heights over 5.6 s
+    result = decide(frames, TrackPrior(2.4, (shifted(SMALL, -36),)), S)
+    assert result.decision == "confirmed"
+    assert result.by_walker
+    assert any("one model sees a person walking 3.4 box heights over 8 frames" in r for r in result.reasons)
+    walker = find_walker(frames, [f.hypotheses for f in frames], S)
+    assert walker is not None and walker.model == COCO and walker.straightness == pytest.approx(1.0)
+
+
+def test_a_standing_object_is_not_a_walker():
+    frames = walk([0.6] * 8, step_px=0.5)  # a parked car / a bush: in place
+    assert find_walker(frames, [f.hypotheses for f in frames], S) is None
+    assert decide(frames, TrackPrior(2.4, (SMALL,)), S).decision != "confirmed"
+
+
+def test_jitter_back_and_forth_is_not_a_walker():
+    boxes = [shifted(SMALL, dx) for dx in (0, 20, 0, 20, 0, 20, 0, 30)]  # sways: path 170 px, net 30
+    frames = [frame(coco_only(0.6, b), 0.8 * i) for i, b in enumerate(boxes)]
+    assert find_walker(frames, [f.hypotheses for f in frames], S) is None
+
+
+def test_a_walker_needs_enough_frames_score_and_a_consistent_size():
+    two = walk([0.9, 0.9], step_px=30)
+    assert find_walker(two, [f.hypotheses for f in two], S) is None  # 2 frames < walker_min_frames
+    weak = walk([0.35, 0.4, 0.35, 0.4])
+    assert find_walker(weak, [f.hypotheses for f in weak], S) is None  # mean 0.375 < 0.45
+    sizes = [SMALL, shifted(SMALL, -12), (276.0, 150.0, 296.0, 225.0), shifted(SMALL, -36)]  # 25, 25, 75, 25 px
+    mixed = [frame(coco_only(0.6, b), 0.8 * i) for i, b in enumerate(sizes)]
+    assert find_walker(mixed, [f.hypotheses for f in mixed], S) is None
+
+
+def test_a_teleporting_box_is_not_a_walker():
+    frames = walk([0.6] * 4, step_px=150, dt=0.2)  # 6 box heights per 0.2 s
+    assert find_walker(frames, [f.hypotheses for f in frames], S) is None
+
+
+def test_a_still_can_never_be_a_walker():
+    still = [frame(coco_only(0.8, SMALL), 0.0)]
+    assert find_walker(still, [still[0].hypotheses], S) is None
+    assert decide(still, TrackPrior(0.0, (SMALL,)), S).decision != "confirmed"
+
+
+def test_a_walker_far_from_the_gateway_track_does_not_count():
+    frames = walk([0.6] * 6)
+    far_prior = TrackPrior(0.0, (shifted(SMALL, -280),))  # gateway saw something else, far away
+    result = decide(frames, far_prior, S)
+    assert result.decision != "confirmed"
