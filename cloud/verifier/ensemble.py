@@ -30,6 +30,9 @@ def run_ensemble(
     """Detections per frame (same order as `frames`), of every model at every scale."""
     per_frame: list[list[ModelDetection]] = [[] for _ in frames]
     for model_id, detector in detectors.items():
+        if hasattr(detector, "detect_batch"):  # the GPU path: every frame of one scale in one forward pass
+            _run_batched(model_id, detector, frames, grids, floor, include_full, per_frame)
+            continue
         pipeline = detector.pipeline()
         for index, frame in enumerate(frames):
             height, width = frame.shape[:2]
@@ -40,3 +43,13 @@ def run_ensemble(
         for (index, scale), dets in pipeline.drain():
             per_frame[index].extend(ModelDetection(model_id, scale, d.as_xyxy(), d.score) for d in dets)
     return per_frame
+
+
+def _run_batched(model_id: str, detector, frames: Sequence[np.ndarray], grids: Sequence[int], floor: float,
+                 include_full: bool, per_frame: list[list[ModelDetection]]) -> None:
+    plans = [scales_for(f.shape[1], f.shape[0], grids, include_full) for f in frames]
+    for position in range(len(plans[0]) if plans else 0):
+        scale = plans[0][position][0]
+        results = detector.detect_batch(list(frames), [plan[position][1] for plan in plans], floor=floor)
+        for index, dets in enumerate(results):
+            per_frame[index].extend(ModelDetection(model_id, scale, d.as_xyxy(), d.score) for d in dets)

@@ -22,7 +22,10 @@ class VerifierSettings(BaseModel):
         description="prepared model ids of the ensemble (catalog ids); two different architectures cross-check",
     )
     precision: Literal["FP32", "FP16", "INT8"] = Field(default="FP32", description="prepared precision to load")
-    device: str = Field(default="CPU", min_length=1, max_length=32, description="OpenVINO device")
+    device: str = Field(
+        default="CPU", min_length=1, max_length=32,
+        description="'CPU' (OpenVINO), 'cuda' (the same graph in PyTorch on a GPU) or 'auto' (CUDA when present)",
+    )
     threads: int | None = Field(default=None, ge=1, le=256, description="inference threads; None = OpenVINO's choice")
     tile_grids: tuple[int, ...] = Field(
         default=(2, 3),

@@ -49,7 +49,17 @@ log = logging.getLogger("cloud.verifier")
 
 
 def load_detectors(settings: VerifierSettings) -> dict[str, PersonDetector]:
-    """Compile the ensemble's prepared models (throughput mode: the verifier keeps many tiles in flight)."""
+    """Compile the ensemble's prepared models (throughput mode: the verifier keeps many tiles in flight).
+
+    device "CPU" (or another OpenVINO device) uses OpenVINO; "cuda"/"auto" go through models.backends, which
+    runs the same prepared graph in PyTorch on a GPU when one is there.
+    """
+    if settings.device.lower() == "auto" or settings.device.lower().startswith("cuda"):
+        from models.backends import make_detector
+
+        return {model_id: make_detector(model_id, device=settings.device, precision=settings.precision,
+                                        score_floor=settings.score_floor)
+                for model_id in settings.models}
     return {
         model_id: PersonDetector(
             find_prepared(model_id, settings.precision), device=settings.device, mode="throughput",
