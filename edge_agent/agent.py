@@ -7,28 +7,33 @@ segment recorder see time move forward only. The detector's throughput is the li
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from contracts import Box, CameraConfig, Candidate, ClipRef, TrackStats, new_event_id, topics
+from contracts import Box, CameraConfig, Candidate, ClipRef, TrackStats, new_event_id
 from edge_agent.config_provider import ConfigProvider
 from edge_agent.events import OpenEvent, encode_snapshot
 from edge_agent.filters import DetectionFilter
 from edge_agent.motion import MotionGate, MotionResult
 from edge_agent.outbox import Outbox
+from edge_agent.publisher import put_candidate
 from edge_agent.segments import SegmentRecorder
 from edge_agent.settings import AgentSettings
 from edge_agent.sources import SourceError, iter_clip_uris, open_clip
 from edge_agent.stationary import StationaryRegistry
 from edge_agent.tracker import Track, Tracker
-from models.detector import Detection, PersonDetector, Region
+from models.detector import Detection, PersonDetector, Region, tile_regions
 from models.fp_memory import FpMemoryStore
 
 log = logging.getLogger("vigia.edge")
@@ -201,8 +206,6 @@ class EdgeAgent:
         if s.cfg.tiling == "off" or item.motion is None:
             return []
         if s.cfg.tiling == "always":
-            from models.detector import tile_regions
-
             return tile_regions(s.width, s.height)
         if any(d.score >= s.cfg.detect_threshold for d in dets):
             return []
@@ -264,8 +267,8 @@ class EdgeAgent:
             box = _norm(track.last.det, s.width, s.height)
             earlier = self.stationary.seen(s.camera_id, box, s.cfg.tracking.stationary_ttl_s)
             if earlier and not track.announced:
-                if not getattr(track, "_stationary_logged", False):
-                    track._stationary_logged = True  # type: ignore[attr-defined]
+                if not track.suppressed_logged:
+                    track.suppressed_logged = True
                     log.info("stationary object already announced", extra={
                         "decision": "suppressed", "camera_id": s.camera_id, "track_id": track.track_id,
                         "announced_by": earlier})
@@ -315,8 +318,7 @@ class EdgeAgent:
             config_version=self.config.version, reasons=reasons, clip=clip_ref,
         )
         if self.outbox is not None:
-            self.outbox.put(event_id, topics.candidates(self.settings.gateway_id, s.camera_id),
-                            candidate.model_dump_json().encode())
+            put_candidate(self.outbox, candidate)
         s.report.candidates.append(candidate)
         log.info("candidate sent", extra={
             "decision": "candidate", "event_id": event_id, "camera_id": s.camera_id, "score": candidate.score,
@@ -349,14 +351,10 @@ class EdgeAgent:
         event_id = new_event_id()
         folder = self.settings.clips_dir / camera_id
         folder.mkdir(parents=True, exist_ok=True)
-        import cv2
-
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise ValueError(f"{name}: cannot encode the picture")
         (folder / f"{event_id}.jpg").write_bytes(buf.tobytes())
-        import hashlib
-
         clip_ref = ClipRef(kind="local", uri=f"{camera_id}/{event_id}.jpg", content_type="image/jpeg",
                            sha256=hashlib.sha256(buf.tobytes()).hexdigest(), size_bytes=int(buf.nbytes))
         stats = [TrackStats(track_id=i + 1, hits=1, frames_seen=1, first_ts=0, last_ts=0, score_track=d.score,
@@ -380,14 +378,10 @@ def _wall(epoch: float) -> datetime:
 
 
 def _now() -> float:
-    import time
-
     return time.time()
 
 
 def _camera_from_source(source: str) -> str:
-    import re
-
     path = Path(source.rstrip("/"))
     name = path.name if path.is_dir() else path.stem
     cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip("-.") or "camera"

@@ -28,6 +28,7 @@ class Track:
     frames_seen: int = 0  # detector runs since the track began
     closed: bool = False
     announced: bool = False
+    suppressed_logged: bool = False  # one log line per suppressed track, not one per frame
 
     @property
     def last(self) -> TrackPoint:
