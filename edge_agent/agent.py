@@ -28,7 +28,7 @@ from edge_agent.filters import DetectionFilter
 from edge_agent.motion import MotionGate, MotionResult
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import put_candidate
-from edge_agent.segments import SegmentRecorder
+from edge_agent.segments import SegmentRecorder, SourceClipRecorder
 from edge_agent.settings import AgentSettings
 from edge_agent.sources import SourceError, iter_clip_uris, open_clip
 from edge_agent.stationary import StationaryRegistry
@@ -70,7 +70,7 @@ class _Session:
     gate: MotionGate
     tracker: Tracker
     filter: DetectionFilter
-    recorder: SegmentRecorder
+    recorder: SegmentRecorder | SourceClipRecorder
     width: int
     height: int
     wall_start: float
@@ -141,7 +141,7 @@ class EdgeAgent:
             session = _Session(
                 camera_id=camera_id, cfg=cfg, gate=MotionGate(cfg.motion), tracker=Tracker(cfg.tracking),
                 filter=DetectionFilter(cfg.filters, clip.width, clip.height),
-                recorder=SegmentRecorder(self.settings.clips_dir, camera_id, cfg.sample_fps),
+                recorder=self._recorder(clip, camera_id, cfg),
                 width=clip.width, height=clip.height, wall_start=clip.wall_start, source=uri, report=report,
             )
             self._run_frames(session, clip.frames(cfg.sample_fps))
@@ -150,6 +150,11 @@ class EdgeAgent:
             log.error("clip unreadable; going on with the next", extra={"camera_id": camera_id, "clip": uri,
                                                                         "error": str(exc)})
         return report
+
+    def _recorder(self, clip, camera_id: str, cfg: CameraConfig) -> SegmentRecorder | SourceClipRecorder:
+        if self.settings.clip_mode == "source" and not clip.is_stream:
+            return SourceClipRecorder(self.settings.clips_dir, camera_id, Path(clip.uri), clip.fps)
+        return SegmentRecorder(self.settings.clips_dir, camera_id, cfg.sample_fps)
 
     # -- the loop ---------------------------------------------------------------------------------
     def _run_frames(self, s: _Session, frames) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from collections import deque
 from pathlib import Path
 
@@ -73,3 +75,49 @@ class SegmentRecorder:
         )
         self._path = None
         return ref
+
+
+CONTENT_TYPES = {".avi": "video/x-msvideo", ".mp4": "video/mp4", ".m4v": "video/mp4", ".mkv": "video/x-matroska",
+                 ".mov": "video/quicktime", ".webm": "video/webm", ".ts": "video/mp2t"}
+
+
+class SourceClipRecorder:
+    """For one-minute clip files: the event's clip is the camera's own file, linked (or copied), not
+    re-encoded. Costs no CPU on the gateway and keeps the camera's full quality and frame rate."""
+
+    def __init__(self, root: Path, camera_id: str, source: Path, fps: float) -> None:
+        self.root = Path(root)
+        self.camera_id = camera_id
+        self.source = Path(source)
+        self.fps = fps
+        self._event_id: str | None = None
+
+    @property
+    def recording(self) -> bool:
+        return self._event_id is not None
+
+    def push(self, ts: float, frame: np.ndarray) -> None:
+        """Nothing to keep: the source file holds every frame."""
+
+    def start(self, event_id: str) -> None:
+        self._event_id = event_id
+
+    def finish(self) -> ClipRef:
+        if self._event_id is None:
+            raise RuntimeError("no event is open")
+        folder = self.root / self.camera_id
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{self._event_id}{self.source.suffix.lower()}"
+        try:
+            os.link(self.source, target)  # same file system: no copy at all
+        except OSError:
+            shutil.copyfile(self.source, target)
+        digest = hashlib.sha256()
+        with target.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        self._event_id = None
+        return ClipRef(kind="local", uri=str(target.relative_to(self.root)),
+                       content_type=CONTENT_TYPES.get(target.suffix, "application/octet-stream"),
+                       sha256=digest.hexdigest(), size_bytes=target.stat().st_size, offset_s=0.0,
+                       fps=self.fps if self.fps > 0 else None)

@@ -21,6 +21,12 @@ class AgentSettings(BaseModel):
     model_dir: Path | None = Field(default=None, description="explicit IR folder (Greengrass model component)")
     device: str = Field(default="CPU", description="OpenVINO device")
     inference_jobs: int | None = Field(default=None, ge=1, le=16, description="requests in flight (default: optimal)")
+    clip_mode: Literal["segment", "source"] = Field(
+        default="segment",
+        description="segment: write the event's sampled frames (pre-roll included) as an MJPG AVI; source: for "
+        "clip files, hand over the camera's own clip (linked, not re-encoded: no CPU, full quality). "
+        "Streams always use segments",
+    )
     score_floor: float = Field(default=0.05, ge=0.01, le=0.9, description="lowest score decoded from the network")
 
     @property

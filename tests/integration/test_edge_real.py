@@ -154,3 +154,19 @@ def test_edge_run_command_logs_one_json_line_per_decision(tmp_path: Path, vtest:
     assert candidates and all(d["event_id"] and d["camera_id"] == "v" for d in candidates)
     summary = json.loads(result.stdout.splitlines()[-1])
     assert summary["candidates"][0]["event_id"] == candidates[0]["event_id"]
+
+
+def test_source_clip_mode_hands_over_the_camera_file_untouched(tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    import hashlib
+
+    frames, fps = first_seconds(vtest, 8)
+    clip = write_clip(tmp_path / "cam.avi", frames, fps)
+    settings = AgentSettings(data_dir=tmp_path / "edge", clip_mode="source")
+    agent = EdgeAgent(settings, StaticConfig(), gateway_detector)
+    report = agent.process_clip(str(clip), "plaza")
+    assert report.candidates
+    ref = report.candidates[0].clip
+    assert ref.offset_s == 0.0 and ref.fps == pytest.approx(fps)
+    handed = settings.clips_dir / ref.uri
+    original = hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert ref.sha256 == original == hashlib.sha256(handed.read_bytes()).hexdigest()

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--gateway-id", default="vigia-local", help="IoT thing name carried in candidates")
     run.add_argument("--model-dir", type=Path, help="prepared IR folder (default: the catalog's gateway model)")
     run.add_argument("--precision", choices=["FP32", "INT8"], default="FP32")
+    run.add_argument("--clip-mode", choices=["segment", "source"], default="segment",
+                     help="segment: re-encode the event's frames; source: hand over the camera's clip file as is")
     iot = run.add_argument_group("IoT (omit --thing for the embedded default)")
     iot.add_argument("--thing", help="connect as this IoT thing: publish candidates, follow the config shadow")
     iot.add_argument("--transport", choices=["auto", "iotcore", "greengrass", "paho"], default="auto")
@@ -51,7 +53,8 @@ def build_agent(args: argparse.Namespace, on_candidate=None, config=None):
     from models.prepare import find_prepared, prepare
 
     settings = AgentSettings(gateway_id=getattr(args, "thing", None) or args.gateway_id, data_dir=args.data_dir,
-                             precision=args.precision, model_dir=args.model_dir)
+                             precision=args.precision, model_dir=args.model_dir,
+                             clip_mode=getattr(args, "clip_mode", "segment"))
     if config is None:
         config = StaticConfig.from_file(args.config) if args.config else StaticConfig()
     model_dir = settings.model_dir
