@@ -78,6 +78,7 @@ class _Session:
     report: ClipReport
     last_detect_ts: float = -1e9
     event: OpenEvent | None = None
+    last_event_end: float = -1e9  # a split event continues from here, not from where its tracks began
 
 
 def zoom_regions(motion: MotionResult, width: int, height: int, limit: int = 2) -> list[Region]:
@@ -252,7 +253,8 @@ class EdgeAgent:
         qualifying = [t for t in s.tracker.active if t.last_ts == item.ts and self._qualifies(s, t)]
         if qualifying:
             if s.event is None:
-                s.event = OpenEvent(new_event_id(), min(t.first_ts for t in qualifying), item.ts)
+                start = max(min(t.first_ts for t in qualifying), s.last_event_end)
+                s.event = OpenEvent(new_event_id(), start, item.ts)
                 s.recorder.start(s.event.event_id)
             for track in qualifying:
                 s.event.tracks[track.track_id] = track
@@ -295,6 +297,7 @@ class EdgeAgent:
     def _close_event(self, s: _Session) -> None:
         event, s.event = s.event, None
         assert event is not None
+        s.last_event_end = event.last_ts
         clip_ref = s.recorder.finish()
         k = s.cfg.tracking.score_top_k
         stats = [t.stats(k) for t in event.tracks.values()]

@@ -3,6 +3,7 @@ pictures). Nothing is mocked here."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -170,3 +171,15 @@ def test_source_clip_mode_hands_over_the_camera_file_untouched(tmp_path: Path, v
     handed = settings.clips_dir / ref.uri
     original = hashlib.sha256(clip.read_bytes()).hexdigest()
     assert ref.sha256 == original == hashlib.sha256(handed.read_bytes()).hexdigest()
+
+
+def test_long_activity_is_split_into_events_of_bounded_length(tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    frames, fps = first_seconds(vtest, 32)
+    clip = write_clip(tmp_path / "long.avi", frames, fps)
+    config = GatewayConfig(defaults=CameraConfig.model_validate({"tracking": {"max_event_s": 10}}))
+    agent = make_agent(tmp_path, gateway_detector, config, outbox=False)
+    events = agent.process_clip(str(clip), "plaza").candidates
+    assert 3 <= len(events) <= 4, [(c.start_offset_s, c.end_offset_s) for c in events]
+    for earlier, later in itertools.pairwise(events):
+        assert later.start_offset_s >= earlier.end_offset_s  # consecutive, not overlapping
+    assert all(c.end_offset_s - c.start_offset_s <= 10.5 for c in events)
