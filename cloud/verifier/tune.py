@@ -1,6 +1,6 @@
 """Measure the verifier on labelled data: baseline vs gateway vs gateway-then-verifier ("system").
 
-    python -m cloud.verifier.tune --dataset /work/shared/datasets [--clips] [--json out.json]
+    python -m cloud.verifier.tune --dataset ../shared/datasets [--clips] [--json out.json]
 
 Images: the gateway's still-image rule (SSD-MobileNetV2 COCO, full frame only, boxes of at least
 0.00005 of the frame, candidate when the best person score is >= 0.35) builds each candidate; the system
