@@ -8,6 +8,7 @@ otherwise, so the outbox deletes a message only when the cloud side really has i
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from typing import Literal, Protocol, runtime_checkable
 
@@ -126,3 +127,18 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
         if part != "+" and part != tparts[i]:
             return False
     return len(fparts) == len(tparts)
+
+
+def wait_connected(connected: threading.Event, settings: TransportSettings, timeout: float,
+                   last_error: str | None) -> None:
+    """Block until the broker session is up, or raise naming the endpoint and the last error seen."""
+    if not connected.wait(timeout):
+        raise TransportError(
+            f"could not connect to {settings.host}:{settings.effective_port} within {timeout}s"
+            + (f": {last_error}" if last_error else "")
+        )
+
+
+def require_connected(connected: threading.Event, topic: str) -> None:
+    if not connected.is_set():
+        raise NotConnectedError(f"not connected; cannot publish to {topic!r}")

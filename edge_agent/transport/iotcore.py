@@ -20,7 +20,9 @@ from edge_agent.transport.base import (
     PublishRejectedError,
     TransportError,
     TransportSettings,
+    require_connected,
     topic_matches,
+    wait_connected,
 )
 
 log = logging.getLogger(__name__)
@@ -65,15 +67,10 @@ class IotCoreTransport:
         if not self._started:
             self._client.start()
             self._started = True
-        if not self._connected.wait(timeout):
-            raise TransportError(
-                f"could not connect to {self.settings.host}:{self.settings.effective_port} within {timeout}s"
-                + (f": {self.last_error}" if self.last_error else "")
-            )
+        wait_connected(self._connected, self.settings, timeout, self.last_error)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> None:
-        if not self._connected.is_set():
-            raise NotConnectedError(f"not connected; cannot publish to {topic!r}")
+        require_connected(self._connected, topic)
         timeout = self.settings.publish_timeout_s if timeout is None else timeout
         future = self._client.publish(mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS(qos)))
         try:

@@ -22,7 +22,9 @@ from edge_agent.transport.base import (
     PublishRejectedError,
     TransportError,
     TransportSettings,
+    require_connected,
     topic_matches,
+    wait_connected,
 )
 
 log = logging.getLogger(__name__)
@@ -68,15 +70,10 @@ class PahoTransport:
                 target=self._run, name=f"mqtt-{self.settings.effective_client_id}", daemon=True
             )
             self._thread.start()
-        if not self._connected.wait(timeout):
-            raise TransportError(
-                f"could not connect to {self.settings.host}:{self.settings.effective_port} within {timeout}s"
-                + (f": {self.last_error}" if self.last_error else "")
-            )
+        wait_connected(self._connected, self.settings, timeout, self.last_error)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float | None = None) -> None:
-        if not self._connected.is_set():
-            raise NotConnectedError(f"not connected; cannot publish to {topic!r}")
+        require_connected(self._connected, topic)
         timeout = self.settings.publish_timeout_s if timeout is None else timeout
         info = self._client.publish(topic, payload, qos=qos)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
