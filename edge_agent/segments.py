@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from contracts import ClipRef
+from models.checksums import sha256_file
 
 PRE_ROLL_S = 2.0
 
@@ -112,12 +113,8 @@ class SourceClipRecorder:
             os.link(self.source, target)  # same file system: no copy at all
         except OSError:
             shutil.copyfile(self.source, target)
-        digest = hashlib.sha256()
-        with target.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
         self._event_id = None
         return ClipRef(kind="local", uri=str(target.relative_to(self.root)),
                        content_type=CONTENT_TYPES.get(target.suffix, "application/octet-stream"),
-                       sha256=digest.hexdigest(), size_bytes=target.stat().st_size, offset_s=0.0,
+                       sha256=sha256_file(target), size_bytes=target.stat().st_size, offset_s=0.0,
                        fps=self.fps if self.fps > 0 else None)

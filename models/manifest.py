@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -10,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import ModelRef
+from models.checksums import sha256_file
 
 MANIFEST_NAME = "manifest.json"
 
@@ -44,13 +44,6 @@ class ModelManifest(BaseModel):
         return ModelRef(model_id=self.model_id, version=self.version, precision=self.precision,
                         ir_sha256=self.ir_bin_sha256)
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_manifest(model_dir: Path) -> ModelManifest:

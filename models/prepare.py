@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from models.catalog import ModelSpec, get_spec
-from models.manifest import MANIFEST_NAME, ModelManifest, load_manifest, sha256_file, verify
+from models.checksums import sha256_file
+from models.manifest import MANIFEST_NAME, ModelManifest, load_manifest, verify
 from models.paths import model_dir, models_root
 
 log = logging.getLogger(__name__)

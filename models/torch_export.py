@@ -15,13 +15,14 @@ of each) and regenerated when the IR or the requested weight dtype changes. They
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from models.checksums import sha256_file as _sha256
 
 GRAPH_NAME = "torch_graph.json"
 CONSTS_NAME = "torch_consts.npz"
@@ -34,13 +35,6 @@ WEIGHT_MIN_SIZE = 64
 class ExportError(RuntimeError):
     pass
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _src(inp: Any) -> tuple[Any, int]:

@@ -11,7 +11,6 @@ GPU sync. Spatial size is fixed at the IR's 300×300: the convolutions keep the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.checksums import sha256_file as _sha256
 from models.torch_export import CONSTS_NAME, GRAPH_NAME, TORCH_MANIFEST_NAME  # numpy-only module
 
 Value = Any  # Tensor, or a tuple of Tensors for multi-output ops
@@ -245,13 +245,6 @@ def _reshape_target(x: Tensor, target: list[int], special_zero: bool) -> list[in
         shape[0] = -1  # a batch of 1 hard-coded in the IR: let the real batch fill it
     return shape
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_graph(artifacts: Path, verify: bool = True) -> tuple[TorchGraph, dict[str, Any]]:
