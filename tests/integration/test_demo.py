@@ -8,25 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
+
+from tests.footage import cut
 
 pytestmark = pytest.mark.integration
 
 
 def test_demo_runs_gateway_and_verifier_and_writes_its_report(tmp_path: Path, vtest: Path, gateway_model_dir) -> None:
-    cap = cv2.VideoCapture(str(vtest))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    clip = tmp_path / "plaza.avi"
-    writer = None
-    for _ in range(int(8 * fps)):
-        ok, frame = cap.read()
-        assert ok
-        if writer is None:
-            writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), fps, frame.shape[1::-1])
-        writer.write(frame)
-    writer.release()
-    cap.release()
+    clip = cut(vtest, tmp_path / "plaza.avi", 8)
     corrupt = tmp_path / "broken.mp4"
     corrupt.write_bytes(b"\x00not a video" * 64)
 

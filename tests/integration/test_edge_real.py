@@ -16,6 +16,7 @@ from edge_agent.agent import EdgeAgent
 from edge_agent.config_provider import StaticConfig
 from edge_agent.outbox import Outbox
 from edge_agent.settings import AgentSettings
+from tests.footage import first_seconds, write_clip
 
 pytestmark = pytest.mark.integration
 
@@ -24,28 +25,6 @@ def make_agent(tmp_path: Path, detector, config: GatewayConfig | None = None, ou
     settings = AgentSettings(gateway_id="gw-test", data_dir=tmp_path / "edge")
     box = Outbox(settings.outbox_path) if outbox else None
     return EdgeAgent(settings, StaticConfig(config), detector, box)
-
-
-def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
-
-
-def first_seconds(src: Path, seconds: float) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while len(frames) < int(seconds * fps):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps
 
 
 def test_walking_people_in_vtest_become_a_candidate_with_snapshot_segment_and_outbox(

@@ -11,32 +11,17 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.config_admin import ConfigAdmin, MqttShadowBackend
 from contracts import Candidate, topics
+from tests.footage import cut
 
 from .conftest import CLOUD_ID, cloud_settings
 
 pytestmark = pytest.mark.integration
-
-
-def short_clip(vtest: Path, path: Path, seconds: float) -> Path:
-    cap = cv2.VideoCapture(str(vtest))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    writer = None
-    for _ in range(int(seconds * fps)):
-        ok, frame = cap.read()
-        assert ok
-        if writer is None:
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, frame.shape[1::-1])
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return path
 
 
 def test_edge_run_with_thing_publishes_candidates_under_the_shadow_config(
@@ -63,7 +48,7 @@ def test_edge_run_with_thing_publishes_candidates_under_the_shadow_config(
     try:
         assert subscribed.wait(5)
         gw = pki.ids["gw2"]
-        clip = short_clip(vtest, tmp_path / "plaza.avi", 8)
+        clip = cut(vtest, tmp_path / "plaza.avi", 8)
         result = subprocess.run(
             [sys.executable, "-m", "vigia.cli", "edge", "run", "--source", str(clip), "--camera", "plaza",
              "--thing", "gw2", "--transport", "paho", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
