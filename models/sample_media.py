@@ -29,7 +29,12 @@ def fetch_opencv_doc(dest: Path) -> Path:
         return data
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, check=True, capture_output=True)
+        got = subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, capture_output=True, text=True)
+        if got.returncode != 0 and os.geteuid() == 0:  # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+            got = subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, capture_output=True, text=True)
+        if got.returncode != 0:
+            raise RuntimeError(f"apt-get download opencv-doc failed: {got.stderr.strip()[-300:]}")
         deb = next(Path(tmp).glob("opencv-doc_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
     for packed in data.glob("*.gz"):  # Debian compresses some docs
