@@ -38,6 +38,8 @@ from models.fp_memory import FpMemoryStore
 
 log = logging.getLogger("vigia.edge")
 
+MAX_TRACKS_IN_MESSAGE = 32
+
 
 @dataclass
 class ClipReport:
@@ -300,10 +302,15 @@ class EdgeAgent:
         s.last_event_end = event.last_ts
         clip_ref = s.recorder.finish()
         k = s.cfg.tracking.score_top_k
-        stats = [t.stats(k) for t in event.tracks.values()]
-        score = max(st.score_track for st in stats)
+        everyone = sorted((t.stats(k) for t in event.tracks.values()), key=lambda st: -st.score_track)
+        # A busy scene can hold hundreds of tracks in a minute: the message keeps the strongest, so a
+        # candidate stays under IoT Core's 128 KB message cap.
+        stats = everyone[:MAX_TRACKS_IN_MESSAGE]
+        score = stats[0].score_track
         reasons = [f"track {st.track_id}: score {st.score_track:.2f} over {st.hits} hits in "
-                   f"{st.last_ts - st.first_ts:.1f}s, moved {st.displacement:.1f} box heights" for st in stats]
+                   f"{st.last_ts - st.first_ts:.1f}s, moved {st.displacement:.1f} box heights" for st in stats[:5]]
+        if len(everyone) > len(reasons):
+            reasons.append(f"{len(everyone)} qualifying tracks in all")
         for track in event.tracks.values():
             if track.displacement() < s.cfg.tracking.stationary_px:
                 self.stationary.remember(s.camera_id, _norm(track.last.det, s.width, s.height), event.event_id,

@@ -83,7 +83,7 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
     return 0
 
 
-def _annotated(candidate: Candidate, verdict: Verdict | None) -> str:
+def _annotated(candidate: Candidate) -> str:
     image = cv2.imdecode(np.frombuffer(candidate.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
     scale = image.shape[1] / candidate.frame_width
     for box in candidate.boxes:
@@ -91,10 +91,6 @@ def _annotated(candidate: Candidate, verdict: Verdict | None) -> str:
         cv2.rectangle(image, p1, p2, (0, 200, 255), 2)
         cv2.putText(image, f"{box.score:.2f}", (p1[0], max(12, p1[1] - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (0, 200, 255), 1)
-    if verdict is not None:
-        for box in verdict.boxes:
-            p1, p2 = (int(box.x1 * scale), int(box.y1 * scale)), (int(box.x2 * scale), int(box.y2 * scale))
-            cv2.rectangle(image, p1, p2, (0, 220, 0), 1)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     return base64.b64encode(buf.tobytes()).decode() if ok else ""
 
@@ -106,7 +102,7 @@ def write_html(path: Path, results: list[tuple[Candidate, Verdict | None]], repo
         decision = verdict.decision if verdict else "dead-lettered"
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in (verdict.reasons if verdict else candidate.reasons))
         rows.append(
-            f"<div class='ev'><img src='data:image/jpeg;base64,{_annotated(candidate, verdict)}'>"
+            f"<div class='ev'><img src='data:image/jpeg;base64,{_annotated(candidate)}'>"
             f"<div><h3 style='color:{colours.get(decision, '#555')}'>{decision.upper()}</h3>"
             f"<p><b>{html.escape(candidate.camera_id)}</b> {candidate.start_offset_s:.1f}–{candidate.end_offset_s:.1f}s"
             f" of {html.escape(candidate.source)}<br>event <code>{candidate.event_id}</code><br>"
@@ -119,8 +115,9 @@ def write_html(path: Path, results: list[tuple[Candidate, Verdict | None]], repo
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Vigia demo</title><style>
 body{{font-family:sans-serif;margin:2em;max-width:1100px}} .ev{{display:flex;gap:1em;border-bottom:1px solid #ddd;
 padding:1em 0}} .ev img{{max-width:520px}} code{{font-size:90%}}</style></head><body>
-<h1>Vigia demo</h1><p>Orange boxes: the gateway's detections on its best frame. Green: boxes the verifier
-confirmed. Only <b>confirmed</b> events notify the customer.</p><h2>Clips</h2><ul>{clips}</ul>
+<h1>Vigia demo</h1><p>Boxes: the gateway's detections on its best frame, with scores. The verifier's own
+look (other frames, tiles, a second model) is in its reasons. Only <b>confirmed</b> events notify the
+customer.</p><h2>Clips</h2><ul>{clips}</ul>
 <h2>Events ({len(results)})</h2>{''.join(rows) or '<p>No candidate.</p>'}</body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)

@@ -48,6 +48,17 @@ def test_walking_people_in_vtest_become_a_candidate_with_snapshot_segment_and_ou
     assert [m.event_id for m in pending] == [c.event_id for c in report.candidates]
     assert pending[0].topic == "vigia/gw-test/cameras/plaza/candidates"
     assert Candidate.model_validate_json(pending[0].payload).event_id == cand.event_id
+    assert len(pending[0].payload) < 128 * 1024  # IoT Core's message cap
+
+
+def test_a_busy_minute_still_fits_one_mqtt_message(tmp_path: Path, vtest: Path, gateway_detector) -> None:
+    agent = make_agent(tmp_path, gateway_detector)
+    report = agent.process_clip(str(vtest), "plaza")  # 80 s, up to 8 people, dozens of tracks per event
+    assert report.candidates
+    for cand in report.candidates:
+        assert 1 <= len(cand.tracks) <= 32
+        assert len(cand.model_dump_json()) < 128 * 1024
+    assert any("qualifying tracks in all" in r for c in report.candidates for r in c.reasons)
 
 
 def test_tree_in_the_wind_sends_nothing_before_the_hand(tmp_path: Path, tree_clip: Path, gateway_detector) -> None:
