@@ -94,7 +94,7 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
         verified[candidate.event_id] = verdict
         return verdict.decision == "confirmed"
 
-    alerts, truth, frames, calls, verifier_frames = {}, {}, 0, 0, 0
+    alerts, truth, frames, calls = {}, {}, 0, 0
     for i, item in enumerate(ds.images):
         image = cv2.imread(str(item.path))
         if image is None:
@@ -143,7 +143,6 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
                            "frames_examined": sum(v.frames_examined for v in verified.values()),
                            "models": sorted({f"{m.model_id}@{m.version}" for v in verified.values()
                                              for m in v.models})}
-        del verifier_frames
     return out
 
 
