@@ -43,7 +43,7 @@ def write_plot(report: dict, path: Path) -> None:
         xs = list(range(len(names)))
         for offset, label, rows, colour in ((-0.2, "baseline", [base[c["file"]] for c in clips], "grey"),
                                             (0.2, report["stage"], clips, "green")):
-            total = [len(r["events"]) for r in rows]
+            total = [sum(1 for e in r["events"] if e.get("alert", True)) for r in rows]  # alerts, not candidates
             false = [r["false_events"] for r in rows]
             axes[2].bar([x + offset for x in xs], total, 0.4, color=colour, alpha=0.5, label=f"{label} events")
             axes[2].bar([x + offset for x in xs], false, 0.4, color="red", hatch="//", alpha=0.8,
@@ -54,7 +54,7 @@ def write_plot(report: dict, path: Path) -> None:
                 axes[2].text(x, -0.35, mark, ha="center", fontsize=11)
         axes[2].set_ylim(-0.6, max(3, *(len(c["events"]) for c in clips)) + 0.5)
         axes[2].set_xticks(xs, names, rotation=60, fontsize=7)
-        axes[2].set_ylabel("events per clip")
+        axes[2].set_ylabel("alerting events per clip")
         axes[2].set_title("Clips: events; red = false (✓ every person interval hit)")
         axes[2].legend(fontsize=7)
     fig.suptitle(f"Vigia evaluation, stage {report['stage']}")
