@@ -21,6 +21,9 @@ class CloudSettings(BaseSettings):
     clip_root: Path | None = Field(
         default=None, description="root of local clips (ClipRef kind 'local'); default data_dir/incoming"
     )
+    fp_memory_dir: Path | None = Field(
+        default=None, description="cameras' false-positive memories (default: data_dir/fp_memory when local)"
+    )
     bucket: str | None = Field(default=None, min_length=3, max_length=63, description="S3 bucket for media")
     table: str | None = Field(default=None, min_length=3, max_length=255, description="DynamoDB events table")
     topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:", description="SNS alert topic")
@@ -55,6 +58,13 @@ class CloudSettings(BaseSettings):
                 f"worker_visibility_s ({self.worker_visibility_s})"
             )
         return self
+
+    @property
+    def memory_dir(self) -> Path | None:
+        """Where the cameras' false-positive memories live (the embedded default keeps them under data_dir)."""
+        if self.fp_memory_dir is not None:
+            return self.fp_memory_dir
+        return self.data_dir / "fp_memory" if self.store == "local" else None
 
     @property
     def local_clip_root(self) -> Path:

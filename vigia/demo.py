@@ -36,7 +36,7 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
     cloud_settings = CloudSettings(store="local", data_dir=data_dir / "cloud", clip_root=edge_settings.clips_dir)
     print("preparing models (cached after the first run) ...", flush=True)
     gateway_dir, _ = prepare(edge_settings.model_id, "FP32", progress=lambda m: print("  " + m, flush=True))
-    cloud = InProcessCloud(cloud_settings, real_verify())
+    cloud = InProcessCloud(cloud_settings, real_verify(cloud_settings))
     results: list[tuple[Candidate, Verdict | None]] = []
 
     def to_cloud(candidate: Candidate) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cloud.ports import ClipUnreadable, VerifyFn
+from cloud.settings import CloudSettings
 from contracts import Candidate, Verdict
 
 
@@ -20,11 +21,16 @@ def snapshot_frame(candidate: Candidate) -> tuple[float, np.ndarray]:
     return 0.0, image
 
 
-def real_verify() -> VerifyFn:
-    """The production verifier (default of VIGIA_VERIFIER); built once, so the models compile once."""
-    from cloud.verifier import ClipReadError, Verifier
+def real_verify(settings: CloudSettings | None = None) -> VerifyFn:
+    """The production verifier (default of VIGIA_VERIFIER); built once, so the models compile once.
 
-    verifier = Verifier()
+    With settings that name a memory folder, the verifier consults each camera's false-positive memory.
+    """
+    from cloud.verifier import ClipReadError, Verifier
+    from models.fp_memory import FpMemoryStore
+
+    memory_dir = settings.memory_dir if settings is not None else None
+    verifier = Verifier(fp_memories=FpMemoryStore(memory_dir)) if memory_dir else Verifier()
 
     def verify(candidate: Candidate, clip_path: Path | None) -> Verdict:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from cloud.clips.local import LocalClipSource
 from cloud.clips.router import ClipRouter
@@ -16,15 +17,18 @@ from cloud.settings import CloudSettings
 from cloud.storage.local import FolderObjectStore
 
 
-def load_verify(spec: str) -> VerifyFn:
-    """`module:factory` → factory() → the verify callable (the model loads once, at cold start)."""
+def load_verify(spec: str, settings: CloudSettings | None = None) -> VerifyFn:
+    """`module:factory` → factory(settings) (or factory()) → the verify callable (models load once, at cold
+    start)."""
     module_name, _, attr = spec.partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
+    if settings is not None and inspect.signature(factory).parameters:
+        return factory(settings)
     return factory()
 
 
 def build_pipeline(settings: CloudSettings, verify: VerifyFn | None = None) -> Pipeline:
-    verify = verify or load_verify(settings.verifier)
+    verify = verify or load_verify(settings.verifier, settings)
     # Both clip kinds are always available: a local deployment may still be sent s3:// clips.
     clips = ClipRouter({"local": LocalClipSource(settings.local_clip_root), "s3": S3ClipSource()})
     if settings.store == "aws":

@@ -112,6 +112,9 @@ def test_real_verify_adapter_maps_unreadable_clips(monkeypatch: pytest.MonkeyPat
     seen: list = []
 
     class FakeVerifier:
+        def __init__(self, **kwargs) -> None:
+            seen.append(("init", sorted(kwargs)))
+
         def verify(self, candidate, frames):
             seen.append(("frames", [(t, f.shape) for t, f in frames]))
             return decide_by_candidate_score(candidate, None)
@@ -120,7 +123,9 @@ def test_real_verify_adapter_maps_unreadable_clips(monkeypatch: pytest.MonkeyPat
             raise verifier_pkg.ClipReadError(f"{clip_path.name}: corrupt")
 
     monkeypatch.setattr(verifier_pkg, "Verifier", FakeVerifier)
-    verify = real_verify()
+    verify = real_verify(CloudSettings(store="local", data_dir=tmp_path))
+    assert seen == [("init", ["fp_memories"])]  # the embedded default consults the cameras' FP memories
+    seen.clear()
     assert verify(make_candidate(score=0.9), None).decision == "confirmed"
     assert seen == [("frames", [(0.0, (24, 32, 3))])]
     with pytest.raises(ClipUnreadable, match="corrupt"):
