@@ -39,7 +39,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 demo: models
-	$(BIN)/vigia demo
+	$(BIN)/vigia --log-level WARNING demo  # the per-decision JSON log lines show at the default INFO
 
 eval-edge: models
 	$(BIN)/vigia eval --stage edge --dataset ../shared/datasets --out out/eval-edge
