@@ -29,11 +29,11 @@ Verify = Callable[[Candidate, Path], Verdict]
 Progress = Callable[[str], None]
 
 
-def _detector(model_id: str, mode: str = "throughput"):
+def _detector(model_id: str, mode: str = "throughput", precision: str = "FP32"):
     from models.detector import PersonDetector
     from models.prepare import prepare
 
-    model_dir, _ = prepare(model_id, "FP32", progress=lambda m: log.info(m))
+    model_dir, _ = prepare(model_id, precision, progress=lambda m: log.info(m))
     return PersonDetector(model_dir, mode=mode)  # type: ignore[arg-type]
 
 
@@ -74,16 +74,16 @@ def run_baseline(ds: Dataset, progress: Progress) -> tuple[dict, list[float]]:
 
 
 def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, config_path: Path | None = None,
-                work_dir: Path | None = None) -> dict:
+                work_dir: Path | None = None, precision: str = "FP32") -> dict:
     """The gateway pass (stage edge) or gateway then verifier (stage system, when `verify` is given)."""
     from edge_agent.agent import EdgeAgent
     from edge_agent.config_provider import StaticConfig
     from edge_agent.settings import AgentSettings
 
     work = Path(work_dir or tempfile.mkdtemp(prefix="vigia-eval-"))
-    settings = AgentSettings(data_dir=work / "edge")
+    settings = AgentSettings(data_dir=work / "edge", precision=precision)  # type: ignore[arg-type]
     config = StaticConfig.from_file(config_path) if config_path else StaticConfig()
-    agent = EdgeAgent(settings, config, _detector(settings.model_id))
+    agent = EdgeAgent(settings, config, _detector(settings.model_id, precision=precision))
     verified: dict[str, Verdict] = {}
 
     def decide(candidate: Candidate) -> bool:
@@ -160,9 +160,9 @@ def _clips_summary(per_clip: list[dict]) -> dict:
 
 
 def evaluate(ds: Dataset, stage: str, progress: Progress, verify: Verify | None = None,
-             config_path: Path | None = None) -> dict:
+             config_path: Path | None = None, precision: str = "FP32") -> dict:
     baseline, scores = run_baseline(ds, progress)
-    system = run_cascade(ds, progress, verify if stage == "system" else None, config_path)
+    system = run_cascade(ds, progress, verify if stage == "system" else None, config_path, precision=precision)
     thresholds = [round(0.05 * i, 2) for i in range(1, 20)]
     sweep = pr_curve(scores, [i.person for i in ds.images], thresholds) if ds.images else []
     return {"stage": stage, "dataset": str(ds.root), "system": system, "baseline": baseline,

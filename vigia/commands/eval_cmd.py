@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="writes report.json and report.png here")
     parser.add_argument("--config", type=Path, help="GatewayConfig JSON for the gateway pass")
     parser.add_argument("--only", choices=["images", "clips"], help="evaluate one half only")
+    parser.add_argument("--precision", choices=["FP32", "INT8"], default="FP32", help="the gateway model's precision")
     parser.set_defaults(func=_run)
 
 
@@ -35,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.only == "clips":
         ds.images = []
     verify = _verify_fn() if args.stage == "system" else None
-    report = evaluate(ds, args.stage, lambda m: print(m, flush=True), verify, args.config)
+    report = evaluate(ds, args.stage, lambda m: print(m, flush=True), verify, args.config, args.precision)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     write_plot(report, args.out / "report.png")
