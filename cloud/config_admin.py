@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from cloud.aws import aws_client
 from contracts import CameraConfig, GatewayConfig
 from contracts.shadow_state import merge_state
 from contracts.topics import CONFIG_SHADOW_NAME, shadow_topic
@@ -208,10 +209,7 @@ class IotDataBackend:
     account's data endpoint; no test branch here."""
 
     def __init__(self, client: Any | None = None, region: str | None = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("iot-data", region_name=region)
+        client = aws_client("iot-data", client, region_name=region)
         self.client = client
 
     def get(self, thing: str, shadow: str) -> dict[str, Any] | None:

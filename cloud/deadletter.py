@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloud.aws import aws_client
+
 log = logging.getLogger(__name__)
 
 _MAX_ERROR = 1000  # SQS attribute values and log lines stay small
@@ -49,10 +51,7 @@ class SqsDeadLetter:
         if not queue_url:
             raise ValueError("SqsDeadLetter needs a queue URL (VIGIA_DLQ_URL)")
         self.queue_url = queue_url
-        if client is None:
-            import boto3
-
-            client = boto3.client("sqs")
+        client = aws_client("sqs", client)
         self.client = client
 
     def send(self, raw_body: str, reason: str, error: str, event_id: str | None = None) -> str:

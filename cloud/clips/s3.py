@@ -6,6 +6,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cloud.aws import aws_client
 from cloud.clips.integrity import check_integrity
 from cloud.ports import ClipNotFound, ClipRejected
 from contracts import ClipRef
@@ -27,10 +28,7 @@ class S3ClipSource:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3")
+        self._client = aws_client("s3", self._client)
         return self._client
 
     def fetch(self, ref: ClipRef, workdir: Path) -> Path:

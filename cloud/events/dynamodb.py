@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from cloud.aws import aws_client
 from cloud.events.record import EventRecord, iso_utc
 from contracts import validate_event_id
 
@@ -89,10 +90,7 @@ class DynamoEventStore:
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self.table = table
-        if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")
+        client = aws_client("dynamodb", client)
         self.client = client
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()

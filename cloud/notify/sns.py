@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloud.aws import aws_client
 from cloud.notify.message import Notification
 
 
@@ -12,10 +13,7 @@ class SnsNotifier:
         if not topic_arn:
             raise ValueError("SnsNotifier needs a topic ARN (VIGIA_TOPIC_ARN)")
         self.topic_arn = topic_arn
-        if client is None:
-            import boto3
-
-            client = boto3.client("sns")
+        client = aws_client("sns", client)
         self.client = client
 
     def publish(self, notification: Notification) -> str:

@@ -15,6 +15,7 @@ import signal
 import threading
 from typing import Any
 
+from cloud.aws import aws_client
 from cloud.pipeline import Pipeline, event_id_of
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,7 @@ class SqsWorker:
         heartbeat_s: float = 20.0,
         max_messages: int = 1,
     ) -> None:
-        if sqs is None:
-            import boto3
-
-            sqs = boto3.client("sqs")
+        sqs = aws_client("sqs", sqs)
         self.pipeline = pipeline
         self.queue_url = queue_url
         self.sqs = sqs

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from cloud.aws import aws_client
 from cloud.storage.keys import validate_key
 
 
@@ -15,10 +16,7 @@ class S3ObjectStore:
         if not bucket:
             raise ValueError("S3ObjectStore needs a bucket name (VIGIA_BUCKET)")
         self.bucket = bucket
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")  # AWS_ENDPOINT_URL / region come from the environment
+        client = aws_client("s3", client)
         self.client = client
 
     def put_bytes(self, key: str, data: bytes, content_type: str, tags: Mapping[str, str]) -> str:
