@@ -52,7 +52,6 @@ class ClipReport:
     dropped_tracks: int = 0
     fp_suppressed: int = 0
     error: str | None = None
-    duration_s: float = 0.0
 
 
 @dataclass
@@ -194,7 +193,6 @@ class EdgeAgent:
                 self._log_dropped(s, track)
             if s.event is not None:
                 self._close_event(s)
-            s.report.duration_s = s.last_detect_ts if s.last_detect_ts > 0 else 0.0
 
     def _collect(self, s: _Session, pipe) -> None:
         for item, dets in pipe.ready():
@@ -377,7 +375,7 @@ class EdgeAgent:
                  for i, d in enumerate(kept)]
         session = _Session(camera_id, cfg, MotionGate(cfg.motion), Tracker(cfg.tracking), filt,
                            SegmentRecorder(self.settings.clips_dir, camera_id, 1.0), width, height,
-                           _now(), name, report)
+                           time.time(), name, report)
         reasons = [f"still image: best person score {kept[0].score:.2f} ≥ {cfg.still_threshold:.2f}"]
         self._emit(session, event_id, 0.0, 0.0, 0.0, encode_snapshot(image), kept, stats, kept[0].score,
                    cfg.still_threshold, reasons, clip_ref)
@@ -390,10 +388,6 @@ def _norm(det: Detection, width: int, height: int) -> tuple[float, float, float,
 
 def _wall(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _now() -> float:
-    return time.time()
 
 
 def _camera_from_source(source: str) -> str:
