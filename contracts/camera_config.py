@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from contracts.ids import validate_camera_id
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
@@ -146,11 +147,8 @@ class GatewayConfig(BaseModel):
     @field_validator("cameras")
     @classmethod
     def _camera_ids(cls, value: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
-        import re
-
         for cam in value:
-            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", cam):
-                raise ValueError(f"camera id {cam!r} is not valid")
+            validate_camera_id(cam)
         return value
 
     def for_camera(self, camera_id: str) -> CameraConfig:

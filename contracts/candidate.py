@@ -6,10 +6,10 @@ import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator
 
 from contracts.clip import ClipRef
-from contracts.ids import validate_event_id
+from contracts.ids import validate_camera_id, validate_event_id
 
 MAX_SNAPSHOT_BYTES = 96 * 1024  # keeps a candidate under IoT Core's 128 KB message cap
 
@@ -28,7 +28,7 @@ Base64Bytes = Annotated[
     PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str, when_used="json"),
 ]
 
-CameraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+CameraId = Annotated[str, AfterValidator(validate_camera_id)]
 
 
 class Box(BaseModel):

@@ -15,6 +15,11 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 EVENT_ID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
 _EVENT_ID_RE = re.compile(EVENT_ID_PATTERN)
 
+# One camera-id rule for the contract, the gateway's files and the cloud's keys: ids end up in paths and S3
+# keys, so no "..", no leading dot or dash, nothing but letters, digits, "_", "." and "-".
+CAMERA_ID_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_CAMERA_ID_RE = re.compile(CAMERA_ID_PATTERN)
+
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
@@ -61,3 +66,13 @@ def event_id_time(event_id: str) -> datetime:
     for ch in event_id[:10]:
         ms = ms * 32 + _ALPHABET.index(ch)
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def validate_camera_id(value: str) -> str:
+    """Return the id if it is a valid camera id, else raise ValueError naming the value."""
+    if not isinstance(value, str) or not _CAMERA_ID_RE.match(value):
+        raise ValueError(
+            f"camera id {value!r} is not valid: 1-64 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit, no '..'"
+        )
+    return value
