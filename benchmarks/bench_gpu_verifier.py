@@ -107,23 +107,17 @@ def _timed(fn: Any, device: Any, seconds: float, min_iters: int = 3, warmup: int
     return time.perf_counter() - start, iters
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def agreement(reference: list[list[list[float]]], got: list[list[list[float]]]) -> dict[str, Any]:
     """Each reference detection matched to the best-overlapping torch one: how many find an IoU > 0.9 partner,
     the worst score difference among those, and how many detections each side has."""
+    from models.geometry import iou as box_iou  # reads x1, y1, x2, y2 of the [x1, y1, x2, y2, score] rows
+
     matched, total, worst_score, worst_iou = 0, 0, 0.0, 1.0
     for ref_dets, dets in zip(reference, got, strict=True):
         for r in ref_dets:
             total += 1
-            best = max(dets, key=lambda d: _iou(r, d), default=None)
-            iou = _iou(r, best) if best else 0.0
+            best = max(dets, key=lambda d: box_iou(r, d), default=None)
+            iou = box_iou(r, best) if best else 0.0
             worst_iou = min(worst_iou, iou)
             if iou > 0.9:
                 matched += 1

@@ -18,16 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from models.appearance import signature, similarity
+from models.geometry import iou  # re-exported: the gateway imports models.fp_memory.iou
 
 Box = tuple[float, float, float, float]
 
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+__all__ = ["Box", "FpEntry", "FpMatch", "FpMemory", "FpMemoryStore", "iou"]
 
 
 @dataclass

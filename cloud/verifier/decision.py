@@ -11,6 +11,10 @@ Three steps, each testable with a handful of hand-written detections:
    camera's false-positive memory recognised. The support needed is relative to the frames examined
    inside the gateway's track spans; a small person only one architecture sees counts when that model
    follows it walking consistently over several frames (`find_walker`).
+
+Pure means pure: no function here changes its arguments. `decide` judges copies of the hypotheses, so the
+same findings give the same verdict however often they are judged, and returns what the caller needs to
+know about each frame (`Decision.clear_frames`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from cloud.verifier.settings import VerifierSettings
+from models.geometry import Xyxy, iou
 
-Xyxy = tuple[float, float, float, float]
 Span = tuple[float, float]  # [start, end] in seconds from the segment start
 Tier = Literal["person", "maybe", "none"]
 FULL_SCALE = "full"
@@ -117,17 +121,12 @@ class Decision:
     person_frames: int
     frames_examined: int
     by_walker: bool = False  # confirmed only because of the walker rule
+    # Indices of the examined frames that show a clear person on their own: near the track, not a
+    # remembered false positive, not only by the walker rule. Finer tiles cannot change those frames.
+    clear_frames: tuple[int, ...] = ()
 
 
 # -- step 1: grouping ---------------------------------------------------------------------------------
-def iou(a: Xyxy, b: Xyxy) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def plausible(det: ModelDetection, settings: VerifierSettings) -> bool:
     """Box geometry sanity: a person is not a 2-pixel sliver, a flat strip or a needle."""
     if det.score < settings.score_floor or det.width <= 0 or det.height < settings.min_box_height_px:
@@ -164,7 +163,7 @@ def agreement(hyp: Hypothesis, a: str, b: str, settings: VerifierSettings) -> tu
 def score_hypothesis(
     hyp: Hypothesis, models: Sequence[str], settings: VerifierSettings, frame_height: float | None = None
 ) -> Hypothesis:
-    """Fill in the calibrated evidence, its tier and a one-line explanation."""
+    """A copy of the hypothesis with its calibrated evidence, its tier and a one-line explanation."""
     floor = settings.cross_check_min
     best = {m: hyp.best(m) for m in models}
     candidates: list[tuple[float, str]] = []
@@ -198,17 +197,15 @@ def score_hypothesis(
              f"{', tiles only' if tile_only else ''}){other_txt}")
         )
     if not candidates:
-        hyp.evidence, hyp.tier, hyp.explanation = 0.0, "none", "no detection"
-        return hyp
-    hyp.evidence, hyp.explanation = max(candidates, key=lambda c: c[0])
-    hyp.evidence = min(1.0, hyp.evidence)
-    if hyp.evidence >= settings.confirm_threshold:
-        hyp.tier = "person"
-    elif hyp.evidence >= settings.uncertain_threshold:
-        hyp.tier = "maybe"
-    else:
-        hyp.tier = "none"
-    return hyp
+        return replace(hyp, evidence=0.0, tier="none", explanation="no detection")
+    evidence, explanation = max(candidates, key=lambda c: c[0])
+    evidence = min(1.0, evidence)
+    tier: Tier = "none"
+    if evidence >= settings.confirm_threshold:
+        tier = "person"
+    elif evidence >= settings.uncertain_threshold:
+        tier = "maybe"
+    return replace(hyp, evidence=evidence, tier=tier, explanation=explanation)
 
 
 def frame_hypotheses(
@@ -343,10 +340,13 @@ def decide(
 
     `memory_hits` are descriptions of the camera's remembered false positives that the gateway's own boxes
     repeat; hypotheses the memory recognised carry `fp_entry` and do not count as persons.
+
+    Nothing passed in is changed: the track gate and the walker rule mark copies of the hypotheses.
     """
     n = len(frames)
     if n == 0:
         return Decision("rejected", 0.0, ["no frame could be examined"], None, [], 0, 0)
+    frames = [replace(f, hypotheses=[replace(h, members=list(h.members)) for h in f.hypotheses]) for f in frames]
     spans = prior.spans if prior is not None else ()
     if (prior is None or not prior.boxes) and settings.track_gate:
         prior = self_prior(frames)
@@ -385,10 +385,12 @@ def decide(
                     hyp.explanation = walker.describe()
                     break
     own_person_frames, own_support = 0, 0.0  # what the frames show without the walker rule
-    for counted in counted_per_frame:
+    clear_frames: list[int] = []
+    for index, counted in enumerate(counted_per_frame):
         own = max((h for h in counted if not h.walking), key=lambda h: h.evidence, default=None)
         if own is not None and own.tier == "person":
             own_person_frames, own_support = own_person_frames + 1, own_support + 1.0
+            clear_frames.append(index)
         elif own is not None and own.tier == "maybe":
             own_support += settings.maybe_frame_weight
         top = max(counted, key=lambda h: h.evidence, default=None)
@@ -455,4 +457,4 @@ def decide(
     by_walker = decision == "confirmed" and not (
         own_person_frames >= min(need, settings.min_person_frames) and own_support >= need)
     return Decision(decision, float(min(1.0, max(0.0, event_score))), reasons, best_index, boxes, person_frames, n,
-                    by_walker)
+                    by_walker, tuple(clear_frames))

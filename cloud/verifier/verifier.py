@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,7 +138,7 @@ class Verifier:
         # A confirmation carried only by the walker rule is judged on the full look: its chain of one model's
         # boxes is measured on every scale, as it would be without escalation.
         if fine and (result.decision != "confirmed" or result.by_walker):
-            pending = [i for i, found in enumerate(findings) if not _has_person(found)]
+            pending = [i for i in range(len(findings)) if i not in result.clear_frames]
             with self._lock:
                 extra = run_ensemble(self.detectors, [images[i] for i in pending], fine, settings.score_floor,
                                      include_full=False)
@@ -163,7 +164,7 @@ class Verifier:
                           frame_hypotheses(dets, models, self.settings, frame.shape[0]))
             for (t, frame), dets in zip(frames, detections, strict=True)
         ]
-        memory_hits = self._consult_memory(candidate, frames, findings, prior)
+        findings, memory_hits = self._consult_memory(candidate, frames, findings, prior)
         return findings, decide(findings, prior, self.settings, memory_hits)
 
     def _track_prior(self, candidate: Candidate, frames: list[Frame]) -> TrackPrior:
@@ -182,20 +183,22 @@ class Verifier:
 
     def _consult_memory(
         self, candidate: Candidate, frames: list[Frame], findings: list[FrameFindings], prior: TrackPrior
-    ) -> list[str]:
-        """Mark hypotheses the camera's FP memory recognises; say which gateway boxes repeat a remembered FP."""
+    ) -> tuple[list[FrameFindings], list[str]]:
+        """The findings with the hypotheses the camera's FP memory recognises marked (`fp_entry`), and which
+        gateway boxes repeat a remembered FP."""
         if self.fp_memories is None:
-            return []
+            return findings, []
         memory = self.fp_memories.get(candidate.camera_id)
         if not memory.entries:
-            return []
+            return findings, []
         threshold = self.settings.fp_match_threshold
+        marked: list[FrameFindings] = []
         for (_, frame), found in zip(frames, findings, strict=True):
+            hyps = []
             for hyp in found.hypotheses:
-                if hyp.tier != "none":
-                    match = memory.match(frame, hyp.box, threshold)
-                    if match is not None:
-                        hyp.fp_entry = match.entry_id
+                match = memory.match(frame, hyp.box, threshold) if hyp.tier != "none" else None
+                hyps.append(hyp if match is None else replace(hyp, fp_entry=match.entry_id))
+            marked.append(replace(found, hypotheses=hyps))
         # The gateway's own boxes on the frame nearest its best frame: the repeat the memory exists for.
         nearest = min(range(len(frames)), key=lambda i: abs(frames[i][0] - prior.t))
         hits = []
@@ -209,7 +212,7 @@ class Verifier:
         if hits:
             log.info("candidate repeats remembered false positive(s)",
                      extra={"event_id": candidate.event_id, "camera_id": candidate.camera_id, "hits": len(hits)})
-        return hits
+        return marked, hits
 
     def _verdict(
         self, candidate: Candidate, frames: list[Frame], result: Decision, started: float, scales: str
@@ -230,11 +233,6 @@ class Verifier:
             verified_at=datetime.now(UTC),
             processing_ms=(time.perf_counter() - started) * 1000.0,
         )
-
-
-def _has_person(found: FrameFindings) -> bool:
-    """A clear person that counted on this frame (near the track, not a remembered false positive)."""
-    return any(h.tier == "person" and not h.walking and h.near_track and h.fp_entry is None for h in found.hypotheses)
 
 
 def _box(xyxy: Xyxy, score: float) -> Box:

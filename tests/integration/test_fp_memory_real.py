@@ -9,6 +9,7 @@ import cv2
 import pytest
 
 from models.fp_memory import FpMemory, FpMemoryStore
+from models.geometry import iou
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def test_memory_suppresses_the_repeat_but_not_a_person_at_the_same_place(vtest: 
             break
     assert box is not None
     empty = [i for i, f in frames.items() if abs(i - person_frame) > 60 and not any(
-        d.score > 0.05 and _iou(d.as_xyxy(), box) > 0.05 for d in gateway_detector.detect(f))]
+        d.score > 0.05 and iou(d.as_xyxy(), box) > 0.05 for d in gateway_detector.detect(f))]
     assert len(empty) >= 2
     memory = FpMemory(camera_id="plaza")
     memory.add(frames[empty[0]], box, source_event_id="01M8G5AT8NJSTMNJPV2B1QADE9", label="reviewer: no person")
@@ -64,9 +65,3 @@ def test_skimage_cat_remembered_does_not_hide_the_astronaut(pictures) -> None:
     memory.add(scene_cat, box)
     assert memory.match(scene_cat, box, threshold=0.8) is not None
     assert memory.match(scene_person, box, threshold=0.8) is None
-
-
-def _iou(a, b) -> float:
-    from models.fp_memory import iou
-
-    return iou(a, b)

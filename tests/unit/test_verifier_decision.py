@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from pydantic import ValidationError
 
@@ -347,3 +349,50 @@ def test_a_walker_far_from_the_gateway_track_does_not_count():
     far_prior = TrackPrior(0.0, (shifted(SMALL, -280),))  # gateway saw something else, far away
     result = decide(frames, far_prior, S)
     assert result.decision != "confirmed"
+
+
+# -- purity: the same findings, judged again, give the same verdict --------------------------------------
+def _walker_clip() -> tuple[list[FrameFindings], TrackPrior]:
+    return walk([0.5, 0.46, 0.48, 0.45, 0.5, 0.47, 0.44, 0.49]), TrackPrior(2.4, (shifted(SMALL, -36),))
+
+
+def _remembered_and_away() -> tuple[list[FrameFindings], TrackPrior]:
+    remembered = frame([det(COCO, 0.9), det(LITE, 0.9)], 0.0)
+    remembered.hypotheses[0].fp_entry = "abc123"
+    away = frame([det(COCO, 0.9, shifted(PERSON, 450)), det(LITE, 0.9, shifted(PERSON, 450))], 0.2)
+    return [remembered, away], TrackPrior(0.0, (PERSON,))
+
+
+def _no_gateway_boxes() -> tuple[list[FrameFindings], TrackPrior]:
+    # The strongest object anchors the track; a second one far from it is marked away, on a copy.
+    far = shifted(PERSON, 450)
+    clear = [frame([det(COCO, 0.9), det(LITE, 0.9), det(COCO, 0.8, far), det(LITE, 0.8, far)], 0.2 * i)
+             for i in range(3)]
+    return [*clear, frame([det(COCO, 0.7), det(COCO, 0.7, scale="2x2")], 0.6)], TrackPrior(0.0, ())
+
+
+@pytest.mark.parametrize("scenario", [_walker_clip, _remembered_and_away, _no_gateway_boxes])
+def test_decide_changes_nothing_and_repeats_its_verdict(scenario) -> None:
+    frames, prior = scenario()
+    before = copy.deepcopy(frames), copy.deepcopy(prior)
+    first = decide(frames, prior, S)
+    assert (frames, prior) == before
+    second = decide(frames, prior, S)
+    assert (frames, prior) == before
+    assert second == first
+
+
+def test_the_walker_scenario_is_confirmed_by_the_walker_on_every_call() -> None:
+    frames, prior = _walker_clip()
+    verdicts = [decide(frames, prior, S) for _ in range(2)]
+    assert [(v.decision, v.by_walker, v.clear_frames) for v in verdicts] == [("confirmed", True, ())] * 2
+
+
+def test_clear_frames_are_the_frames_with_a_person_of_their_own() -> None:
+    clear = [det(COCO, 0.9), det(LITE, 0.8)]
+    likely = [det(COCO, 0.7), det(COCO, 0.7, scale="2x2")]
+    frames = [frame(clear, 0.0), frame(likely, 0.2), frame([], 0.4), frame(clear, 0.6)]
+    remembered = frame(clear, 0.8)
+    remembered.hypotheses[0].fp_entry = "abc123"
+    result = decide([*frames, remembered], TrackPrior(0.0, (PERSON,)), S)
+    assert result.clear_frames == (0, 3)
