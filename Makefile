@@ -3,7 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export VIGIA_MODELS_DIR ?= $(CURDIR)/.cache/models
+# Models folder: models.paths.models_root() decides for make, the CLI and the tests alike (VIGIA_MODELS_DIR
+# from the environment or the command line, else this checkout's .cache/models).
 OPENCV_DOC := /usr/share/doc/opencv-doc/examples/data/vtest.avi
 
 .PHONY: demo test lint unit models services bench eval-edge eval-system clean

@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from contracts.clip import ClipRef
 from contracts.ids import validate_camera_id, validate_event_id
 
+InferencePrecision = Literal["f32", "bf16", "f16"]
+
 MAX_SNAPSHOT_BYTES = 96 * 1024  # keeps a candidate under IoT Core's 128 KB message cap
 
 
@@ -82,6 +84,11 @@ class ModelRef(BaseModel):
     version: str
     precision: Literal["FP32", "FP16", "INT8"] = "FP32"
     ir_sha256: str | None = None
+    # Additive (schema v1 unchanged): older senders omit it. Scores are comparable across hosts only at one
+    # inference precision, so thresholds carry between gateways only when this matches.
+    inference_precision: InferencePrecision | None = Field(
+        default=None, description="floating-point precision the network ran in (f32, bf16 or f16); None: not reported"
+    )
 
 
 class Candidate(BaseModel):

@@ -35,11 +35,12 @@ def _cuda_available() -> bool:
 
 
 def make_detector(model_id: str, device: str = "auto", precision: str = "FP32", root: Path | None = None,
-                  **kwargs: Any) -> Any:
+                  inference_precision: str = "f32", **kwargs: Any) -> Any:
     """device: "auto" (CUDA when torch sees one, else CPU), "CPU" (OpenVINO) or "cuda"/"cuda:N" (torch).
 
-    `precision` names the prepared IR (FP32 or INT8 for OpenVINO; the torch path takes the FP32 IR and runs it
-    in fp16 autocast on CUDA unless kwargs say precision="FP32"). Other kwargs go to the detector.
+    `precision` names the prepared IR (FP32 or INT8 for OpenVINO; the torch path takes the FP32 IR).
+    `inference_precision` is the arithmetic: "f32" (default, the same scores on any host), "bf16" (OpenVINO
+    only) or "f16" (OpenVINO, or fp16 autocast on CUDA). Other kwargs go to the detector.
     """
     wanted = device.lower()
     if wanted == "auto":
@@ -47,11 +48,16 @@ def make_detector(model_id: str, device: str = "auto", precision: str = "FP32", 
     if wanted == "cpu":
         from models.detector import PersonDetector
 
-        return PersonDetector(find_prepared(model_id, precision, root), device="CPU", **kwargs)
+        return PersonDetector(find_prepared(model_id, precision, root), device="CPU",
+                              precision=inference_precision, **kwargs)  # type: ignore[arg-type]
     if wanted.startswith("cuda"):
         from models.torch_backend import TorchPersonDetector
 
         if precision != "FP32":
             raise ValueError("the torch backend is exported from the FP32 IR")
-        return TorchPersonDetector(torch_artifacts(model_id, precision, root), device=wanted, **kwargs)
+        torch_precision = {"f32": "FP32", "f16": "FP16"}.get(inference_precision)
+        if torch_precision is None:
+            raise ValueError(f"inference precision {inference_precision!r} on CUDA: f32 or f16")
+        return TorchPersonDetector(torch_artifacts(model_id, precision, root), device=wanted,
+                                   precision=torch_precision, **kwargs)
     raise ValueError(f"device {device!r}: auto, CPU or cuda")

@@ -3,10 +3,16 @@
 Two modes: `latency` (one request, sync) and `throughput` (an AsyncInferQueue with the device's optimal
 number of requests in flight, results handed back in submission order). Optional tiling looks at
 overlapping crops so that small, far people reach the network at a size it can see.
+
+Numerics are pinned (see `compile_config`): left alone, OpenVINO runs an FP32 IR in bfloat16 on CPUs with
+AVX512_BF16/AMX, which moves scores by up to 0.02 and stops a threshold tuned on one gateway meaning the same
+on another. f32 is the default everywhere; bf16/f16 only when asked for, and the precision the compiled model
+really runs in is what `ref` reports.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,9 +23,50 @@ import cv2
 import numpy as np
 
 from contracts import ModelRef
+from contracts.candidate import InferencePrecision
 from models.manifest import ModelManifest, load_manifest
 
+log = logging.getLogger(__name__)
+
 Region = tuple[int, int, int, int]  # x, y, width, height in frame pixels
+INFERENCE_PRECISIONS: tuple[InferencePrecision, ...] = ("f32", "bf16", "f16")
+
+
+def compile_config(
+    device: str = "CPU",
+    mode: Literal["latency", "throughput"] = "latency",
+    precision: InferencePrecision = "f32",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """compile_model properties that make the scores a function of the input alone, not of the host's CPU.
+
+    INFERENCE_PRECISION_HINT: without it the CPU plugin picks bf16 (or f16) wherever the CPU has it. For an INT8
+    IR it governs the layers left unquantised, so f32 there too. EXECUTION_MODE_HINT=ACCURACY for f32 forbids
+    the plugin any other lossy shortcut it would take in PERFORMANCE mode. CPU_DENORMALS_OPTIMIZATION=False:
+    unset, the plugin inherits whatever flush-to-zero state the calling thread has (another library may have set
+    it); False makes OpenVINO keep IEEE denormals on every host.
+    """
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"inference precision {precision!r}: one of {', '.join(INFERENCE_PRECISIONS)}")
+    config: dict[str, Any] = {
+        "PERFORMANCE_HINT": "THROUGHPUT" if mode == "throughput" else "LATENCY",
+        "INFERENCE_PRECISION_HINT": precision,
+        "EXECUTION_MODE_HINT": "ACCURACY" if precision == "f32" else "PERFORMANCE",
+    }
+    if device.upper().startswith("CPU"):
+        config["CPU_DENORMALS_OPTIMIZATION"] = False
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
+def compiled_precision(compiled: Any, requested: InferencePrecision) -> InferencePrecision:
+    """The precision a compiled model reports it runs in (a CPU without bf16 runs an asked-for bf16 in f32)."""
+    try:
+        name = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+    except Exception:  # a device that does not report the hint: it was given `requested`
+        return requested
+    return name if name in INFERENCE_PRECISIONS else requested
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +127,12 @@ class _FrameJob:
 
 
 class PersonDetector:
-    """A prepared person model (see models.prepare) compiled for one device and mode."""
+    """A prepared person model (see models.prepare) compiled for one device and mode.
+
+    precision: floating-point precision of inference, "f32" (default: the same scores on every host), "bf16" or
+    "f16" (faster on CPUs with AMX/AVX512_BF16, scores move by ~1e-2). `inference_precision` is what the compiled
+    model reports, and goes into `ref`.
+    """
 
     def __init__(
         self,
@@ -91,6 +143,7 @@ class PersonDetector:
         nms_iou: float = 0.5,
         max_candidates: int = 200,
         threads: int | None = None,
+        precision: InferencePrecision = "f32",
     ) -> None:
         import openvino as ov
 
@@ -101,10 +154,14 @@ class PersonDetector:
         self.max_candidates = max_candidates
         self.mode = mode
         core = ov.Core()
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT" if mode == "throughput" else "LATENCY"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
+        config = compile_config(device, mode, precision, threads)
         self._compiled = core.compile_model(str(self.model_dir / self.manifest.ir_xml), device, config)
+        self.requested_precision: InferencePrecision = precision
+        self.inference_precision: InferencePrecision = compiled_precision(self._compiled, precision)
+        if self.inference_precision != precision or precision != self.manifest.inference_precision:
+            log.warning("inference precision differs from what was asked or validated", extra={
+                "model_id": self.manifest.model_id, "requested": precision, "running": self.inference_precision,
+                "validated": self.manifest.inference_precision, "device": device})
         self._request = self._compiled.create_infer_request()
         self.input_w, self.input_h = self.manifest.input_size
         self.optimal_requests = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
@@ -112,7 +169,7 @@ class PersonDetector:
 
     @property
     def ref(self) -> ModelRef:
-        return self.manifest.ref()
+        return self.manifest.ref(self.inference_precision)
 
     # -- pre/post-processing ------------------------------------------------------------------------
     def preprocess(self, frame: np.ndarray, region: Region | None = None) -> np.ndarray:

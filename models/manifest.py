@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import ModelRef
+from contracts.candidate import InferencePrecision
 from models.checksums import sha256_file
 
 MANIFEST_NAME = "manifest.json"
@@ -39,10 +40,16 @@ class ModelManifest(BaseModel):
     outputs: list[str] = Field(description="decoded boxes [N,4] (ymin,xmin,ymax,xmax), person scores [N]")
     prepared_at: datetime
     openvino_version: str
+    # Default "f32" so manifests written before this field still load (they were prepared for f32 too).
+    inference_precision: InferencePrecision = Field(
+        default="f32", description="floating-point precision the model was prepared and validated to run in"
+    )
 
-    def ref(self) -> ModelRef:
+    def ref(self, inference_precision: InferencePrecision | None = None) -> ModelRef:
+        """The model's reference; `inference_precision` is what it actually ran in (default: the manifest's)."""
         return ModelRef(model_id=self.model_id, version=self.version, precision=self.precision,
-                        ir_sha256=self.ir_bin_sha256)
+                        ir_sha256=self.ir_bin_sha256,
+                        inference_precision=inference_precision or self.inference_precision)
 
 
 

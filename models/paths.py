@@ -1,16 +1,36 @@
-"""Where prepared models and downloaded packages live (override with VIGIA_MODELS_DIR)."""
+"""The one place that says where prepared models and downloaded packages live.
+
+`make`, the `vigia` command, the verifier and the tests all call `models_root()`, so a model prepared by one is
+found by the others: VIGIA_MODELS_DIR when set; else `.cache/models` of the source checkout this code runs from
+(an editable install, `make`); else a per-user cache folder (a wheel installed in site-packages).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+ENV_VAR = "VIGIA_MODELS_DIR"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _is_source_checkout(root: Path) -> bool:
+    # A wheel installs `models/` into site-packages, beside no pyproject.toml of ours.
+    pyproject = root / "pyproject.toml"
+    try:
+        return pyproject.is_file() and 'name = "vigia"' in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
 
 def models_root() -> Path:
-    env = os.environ.get("VIGIA_MODELS_DIR")
+    """VIGIA_MODELS_DIR, else <checkout>/.cache/models, else $XDG_CACHE_HOME (or ~/.cache)/vigia/models."""
+    env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    if _is_source_checkout(_CHECKOUT):
+        return _CHECKOUT / ".cache" / "models"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "vigia" / "models"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.candidate import InferencePrecision
 from models.catalog import ModelSpec, get_spec
 from models.checksums import sha256_file
 from models.manifest import MANIFEST_NAME, ModelManifest, load_manifest, verify
@@ -132,8 +133,13 @@ def prepare(
     root: Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    inference_precision: InferencePrecision = "f32",
 ) -> tuple[Path, ModelManifest]:
-    """Idempotent: a model whose manifest and IR checksums match is left as it is."""
+    """Idempotent: a model whose manifest and IR checksums match is left as it is.
+
+    `inference_precision` is recorded in the manifest: the floating-point precision the model is meant to run
+    in (PersonDetector pins OpenVINO to it, so its scores do not depend on the host's CPU).
+    """
     import openvino as ov
 
     say = progress or (lambda msg: log.info(msg))
@@ -143,6 +149,10 @@ def prepare(
     if not force and (out / MANIFEST_NAME).exists():
         manifest = load_manifest(out)
         if verify(out, manifest):
+            if manifest.inference_precision != inference_precision:  # the IR does not change, only the record
+                manifest = manifest.model_copy(update={"inference_precision": inference_precision})
+                (out / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2))
+                say(f"{model_id} {spec.version} {precision}: now recorded for {inference_precision} inference")
             say(f"{model_id} {spec.version} {precision}: up to date in {out}")
             return out, manifest
     graph = fetch_weights(spec, root, say)
@@ -177,6 +187,7 @@ def prepare(
         outputs=["boxes", "person_scores"],
         prepared_at=datetime.now(UTC),
         openvino_version=ov.get_version(),
+        inference_precision=inference_precision,
     )
     (out / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2))
     say(f"{model_id} {spec.version} {precision}: ready in {out}")
@@ -188,11 +199,19 @@ def prepare_all(model_ids: Iterable[str], precisions: Iterable[str], **kwargs) -
 
 
 def find_prepared(model_id: str, precision: str = "FP32", root: Path | None = None) -> Path:
-    """The directory of a prepared model, or a clear error telling how to prepare it."""
+    """The directory of a prepared model, or a FileNotFoundError telling how to prepare it.
+
+    Never downloads or converts anything: a gateway is air-gapped, so preparing is `vigia models prepare`'s job
+    (run by `make`, the Greengrass model component or the image build), not the running process's.
+    """
     spec = get_spec(model_id)
+    root = root or models_root()
     out = model_dir(spec.model_id, spec.version, precision, root)
-    if not (out / MANIFEST_NAME).exists():
+    if not (out / MANIFEST_NAME).is_file():
+        hint = f" --precision {precision}" if precision != "FP32" else ""
         raise FileNotFoundError(
-            f"model {model_id} {precision} is not prepared in {out}: run `vigia models prepare`"
+            f"model {model_id} {spec.version} {precision} is not prepared in {out} (models folder {root}): "
+            f"run `vigia models prepare --model {model_id}{hint}`, or set VIGIA_MODELS_DIR to the folder that "
+            "holds it"
         )
     return out

@@ -65,6 +65,11 @@ class TorchPersonDetector:
         self.graph.eval().prepare(self.device, channels_last)
         self.autocast = (precision == "FP16" or (precision == "auto" and cuda)) and cuda
         self.precision = "FP16" if self.autocast or self.meta["weights_dtype"] == "float16" else "FP32"
+        self.inference_precision = "f16" if self.precision == "FP16" else "f32"
+        if cuda and self.precision == "FP32":
+            # cuDNN runs fp32 convolutions in TF32 by default on Ampere and later (10-bit mantissa): "FP32" would
+            # then score like neither OpenVINO f32 nor fp16. Process-wide, which suits a verifier process.
+            torch.backends.cudnn.allow_tf32 = False
         self.score_floor = score_floor
         self.nms_iou = nms_iou
         self.max_candidates = max_candidates
@@ -84,8 +89,9 @@ class TorchPersonDetector:
     def ref(self) -> Any:
         from contracts import ModelRef  # lazy: the network itself needs no pydantic
 
+        # `precision` names the IR the export came from (FP32) or fp16 weights; `inference_precision` how it ran.
         return ModelRef(model_id=self.model_id, version=self.version, precision=self.precision,
-                        ir_sha256=self.meta["source_ir_bin_sha256"])
+                        ir_sha256=self.meta["source_ir_bin_sha256"], inference_precision=self.inference_precision)
 
     # -- network ----------------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -22,6 +22,12 @@ class VerifierSettings(BaseModel):
         description="prepared model ids of the ensemble (catalog ids); two different architectures cross-check",
     )
     precision: Literal["FP32", "FP16", "INT8"] = Field(default="FP32", description="prepared precision to load")
+    inference_precision: Literal["f32", "bf16", "f16"] = Field(
+        default="f32",
+        description="arithmetic the networks run in: f32 gives the same scores on every host (the decision "
+        "thresholds were set in f32); bf16 (CPU with AMX/AVX512_BF16) or f16 (CPU, or fp16 autocast on CUDA) "
+        "only when chosen, and then re-check the thresholds",
+    )
     device: str = Field(
         default="CPU", min_length=1, max_length=32,
         description="'CPU' (OpenVINO), 'cuda' (the same graph in PyTorch on a GPU) or 'auto' (CUDA when present)",

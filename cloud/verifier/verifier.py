@@ -59,12 +59,13 @@ def load_detectors(settings: VerifierSettings) -> dict[str, PersonDetector]:
         from models.backends import make_detector
 
         return {model_id: make_detector(model_id, device=settings.device, precision=settings.precision,
+                                        inference_precision=settings.inference_precision,
                                         score_floor=settings.score_floor)
                 for model_id in settings.models}
     return {
         model_id: PersonDetector(
             find_prepared(model_id, settings.precision), device=settings.device, mode="throughput",
-            score_floor=settings.score_floor, threads=settings.threads,
+            score_floor=settings.score_floor, threads=settings.threads, precision=settings.inference_precision,
         )
         for model_id in settings.models
     }
