@@ -70,7 +70,8 @@ def test_big_object_seen_only_on_tiles_is_a_zoom_artefact():
     big = (100.0, 100.0, 200.0, 300.0)  # 200 px of a 480 px frame: the full frame would see it
     dets = [det(LITE, 0.98, big, "2x2"), det(LITE, 0.9, big, "3x3")]
     [hyp] = frame_hypotheses(dets, MODELS, S, 480)
-    assert hyp.tier != "person"
+    assert hyp.evidence == pytest.approx(0.98 * S.single_model_weight * S.unconfirmed_scale_weight)
+    assert hyp.tier == "maybe"  # 0.47: review at most
     assert "tiles only" in hyp.explanation
 
 
@@ -116,7 +117,8 @@ def test_confirmed_verdict_carries_boxes_and_reasons():
 def test_person_far_from_the_gateway_box_does_not_confirm():
     far = shifted(PERSON, 450)
     result = decide([frame([det(COCO, 0.9, far), det(LITE, 0.9, far)])], TrackPrior(0.0, (PERSON,)), S)
-    assert result.decision != "confirmed"
+    assert result.decision == "rejected"
+    assert result.score == 0.0
     assert any("away from the gateway's track" in r for r in result.reasons)
 
 
@@ -222,7 +224,9 @@ def test_without_gateway_boxes_frames_must_agree_on_one_object():
     boxes = [(PERSON[0] + dx, PERSON[1] + dy, PERSON[2] + dx, PERSON[3] + dy) for dx, dy in places]
     blips = [frame([det(COCO, 0.9, b), det(LITE, 0.9, b)], 0.2 * i) for i, b in enumerate(boxes)]
     frames = blips + [frame([], 0.2 * t) for t in range(4, 8)]
-    assert decide(frames, TrackPrior(0.0, ()), S).decision != "confirmed"
+    scattered = decide(frames, TrackPrior(0.0, ()), S)
+    assert scattered.decision == "rejected"  # anchored on one blip: 1 of the 4 frames needed
+    assert scattered.person_frames == 1
     # The same evidence on one object does.
     steady = [frame([det(COCO, 0.9), det(LITE, 0.9)], 0.2 * i) for i in range(4)]
     steady += [frame([], 0.2 * t) for t in range(4, 8)]
@@ -251,14 +255,16 @@ def test_need_is_relative_to_the_frames_inside_the_track_span():
     result = decide(frames, TrackPrior(2.2, (PERSON,), spans), S)
     assert result.decision == "confirmed"  # 2 of the 3 in-span frames; min_person_frames 2
     assert any("3 examined in the track's span" in r for r in result.reasons)
-    # Without the span the pre-roll frames raise the bar to 40 % of 6 = 3 frames.
-    assert decide(frames, TrackPrior(2.2, (PERSON,)), S).decision != "confirmed"
+    # Without the span the pre-roll frames raise the bar to 40 % of 6 = 3 frames: 2 is half of it or more.
+    assert decide(frames, TrackPrior(2.2, (PERSON,)), S).decision == "uncertain"
 
 
 def test_one_clear_frame_in_the_span_is_still_not_enough():
     spans = ((2.0, 2.4),)
     frames = [frame([det(COCO, 0.9), det(LITE, 0.8)], 2.0), frame([], 2.2), frame([], 2.4)]
-    assert decide(frames, TrackPrior(2.0, (PERSON,), spans), S).decision != "confirmed"
+    result = decide(frames, TrackPrior(2.0, (PERSON,), spans), S)
+    assert result.decision == "uncertain"  # 1 of the 2 needed: review
+    assert result.person_frames == 1
 
 
 def test_spans_that_miss_every_frame_fall_back_to_all_examined():
@@ -314,7 +320,7 @@ def test_a_consistent_walker_seen_by_one_model_confirms():
 def test_a_standing_object_is_not_a_walker():
     frames = walk([0.6] * 8, step_px=0.5)  # a parked car / a bush: in place
     assert find_walker(frames, [f.hypotheses for f in frames], S) is None
-    assert decide(frames, TrackPrior(2.4, (SMALL,)), S).decision != "confirmed"
+    assert decide(frames, TrackPrior(2.4, (SMALL,)), S).decision == "rejected"  # 0.6 at one scale: 0.29
 
 
 def test_jitter_back_and_forth_is_not_a_walker():
@@ -341,14 +347,15 @@ def test_a_teleporting_box_is_not_a_walker():
 def test_a_still_can_never_be_a_walker():
     still = [frame(coco_only(0.8, SMALL), 0.0)]
     assert find_walker(still, [still[0].hypotheses], S) is None
-    assert decide(still, TrackPrior(0.0, (SMALL,)), S).decision != "confirmed"
+    assert decide(still, TrackPrior(0.0, (SMALL,)), S).decision == "uncertain"  # one model, one frame: review
 
 
 def test_a_walker_far_from_the_gateway_track_does_not_count():
     frames = walk([0.6] * 6)
     far_prior = TrackPrior(0.0, (shifted(SMALL, -280),))  # gateway saw something else, far away
     result = decide(frames, far_prior, S)
-    assert result.decision != "confirmed"
+    assert result.decision == "rejected"
+    assert result.person_frames == 0
 
 
 # -- purity: the same findings, judged again, give the same verdict --------------------------------------
