@@ -1,6 +1,7 @@
 """Key layout `clips/{camera_id}/{yyyy}/{mm}/{dd}/{event_id}.{ext}` and the tags lifecycle rules key on.
 
-Every part is validated: ids end up in S3 keys and local paths, so no part may carry a path trick.
+Every part is validated: ids end up in S3 keys and local paths, so no part may carry a path trick. Camera
+and event ids follow the contract's one rule (`contracts.validate_camera_id`, `contracts.validate_event_id`).
 """
 
 from __future__ import annotations
@@ -9,19 +10,12 @@ import re
 from datetime import datetime
 
 from cloud.events.record import as_utc
-from contracts import validate_event_id
+from contracts import validate_camera_id, validate_event_id
 
-CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # same as contracts.candidate.CameraId
 _EXT_RE = re.compile(r"^[a-z0-9]{1,8}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,1023}$")
 # S3 tag values allow letters, digits, space and + - = . _ : / @ (max 256).
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
-
-
-def validate_camera_id(camera_id: str) -> str:
-    if not isinstance(camera_id, str) or not CAMERA_ID_RE.match(camera_id) or ".." in camera_id:
-        raise ValueError(f"camera_id {camera_id!r} is not valid")
-    return camera_id
 
 
 def validate_key(key: str) -> str:

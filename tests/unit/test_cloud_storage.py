@@ -21,8 +21,13 @@ def test_key_layout_uses_the_utc_day() -> None:
 
 @pytest.mark.parametrize("camera", ["..", "../x", "a/b", "", ".hidden", "a..b", "x" * 65])
 def test_bad_camera_ids_are_refused(camera: str) -> None:
-    with pytest.raises(ValueError, match="camera_id"):
+    with pytest.raises(ValueError, match="camera id"):
         clip_key(camera, EID, datetime.now(UTC), "avi")
+
+
+@pytest.mark.parametrize("camera", ["a", "cam.1", "Porch_2-b", "x" * 64])
+def test_contract_camera_ids_make_keys(camera: str) -> None:
+    assert clip_key(camera, EID, datetime(2026, 1, 2, tzinfo=UTC), "avi") == f"clips/{camera}/2026/01/02/{EID}.avi"
 
 
 @pytest.mark.parametrize("event_id", ["../../etc", "0" * 25, "short", EID.lower() + "/"])
