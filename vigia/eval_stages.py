@@ -29,18 +29,18 @@ Verify = Callable[[Candidate, Path], Verdict]
 Progress = Callable[[str], None]
 
 
-def _detector(model_id: str, mode: str = "throughput", precision: str = "FP32"):
+def _detector(model_id: str, mode: str = "throughput", precision: str = "FP32", inference_precision: str = "f32"):
     from models.detector import PersonDetector
     from models.prepare import prepare
 
     model_dir, _ = prepare(model_id, precision, progress=lambda m: log.info(m))
-    return PersonDetector(model_dir, mode=mode)  # type: ignore[arg-type]
+    return PersonDetector(model_dir, mode=mode, precision=inference_precision)  # type: ignore[arg-type]
 
 
-def run_baseline(ds: Dataset, progress: Progress) -> tuple[dict, list[float]]:
+def run_baseline(ds: Dataset, progress: Progress, inference_precision: str = "f32") -> tuple[dict, list[float]]:
     from edge_agent.sources import SourceError, open_clip
 
-    det = _detector(BASELINE_MODEL, "latency")
+    det = _detector(BASELINE_MODEL, "latency", inference_precision=inference_precision)
     alerts, truth, scores = {}, {}, []
     for i, item in enumerate(ds.images):
         image = cv2.imread(str(item.path))
@@ -69,12 +69,13 @@ def run_baseline(ds: Dataset, progress: Progress) -> tuple[dict, list[float]]:
     calls = det.calls
     return {"images": images, "clips": _clips_summary(per_clip), "detector_calls": calls,
             "frames_sampled": frames + len(ds.images),
+            "model": det.ref.model_dump(mode="json"),
             "config": {"model": BASELINE_MODEL, "threshold": BASELINE_THRESHOLD, "sample_fps": BASELINE_SAMPLE_FPS,
                        "rule": "alert on any single frame; alarms closer than 3 s merge into one event"}}, scores
 
 
 def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, config_path: Path | None = None,
-                work_dir: Path | None = None, precision: str = "FP32") -> dict:
+                work_dir: Path | None = None, precision: str = "FP32", inference_precision: str = "f32") -> dict:
     """The gateway pass (stage edge) or gateway then verifier (stage system, when `verify` is given)."""
     from edge_agent.agent import EdgeAgent
     from edge_agent.config_provider import StaticConfig
@@ -83,7 +84,8 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
     work = Path(work_dir or tempfile.mkdtemp(prefix="vigia-eval-"))
     settings = AgentSettings(data_dir=work / "edge", precision=precision)  # type: ignore[arg-type]
     config = StaticConfig.from_file(config_path) if config_path else StaticConfig()
-    agent = EdgeAgent(settings, config, _detector(settings.model_id, precision=precision))
+    detector = _detector(settings.model_id, precision=precision, inference_precision=inference_precision)
+    agent = EdgeAgent(settings, config, detector)
     verified: dict[str, Verdict] = {}
 
     def decide(candidate: Candidate) -> bool:
@@ -133,6 +135,7 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
         calls += report.detector_calls
         gated.append((report.frames_sampled, report.detector_frames))
     out = {"images": images, "clips": _clips_summary(per_clip), "detector_calls": calls, "frames_sampled": frames,
+           "model": detector.ref.model_dump(mode="json"),
            "motion_gate": {"clip_frames_sampled": sum(a for a, _ in gated),
                            "clip_frames_detected": sum(b for _, b in gated)},
            "config": config.for_camera("default").model_dump(mode="json")}
@@ -142,7 +145,9 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
                                          for d in ("confirmed", "rejected", "uncertain")},
                            "frames_examined": sum(v.frames_examined for v in verified.values()),
                            "models": sorted({f"{m.model_id}@{m.version}" for v in verified.values()
-                                             for m in v.models})}
+                                             for m in v.models}),
+                           "inference_precisions": sorted({m.inference_precision or "unreported"
+                                                           for v in verified.values() for m in v.models})}
     return out
 
 
@@ -160,10 +165,13 @@ def _clips_summary(per_clip: list[dict]) -> dict:
 
 
 def evaluate(ds: Dataset, stage: str, progress: Progress, verify: Verify | None = None,
-             config_path: Path | None = None, precision: str = "FP32") -> dict:
-    baseline, scores = run_baseline(ds, progress)
-    system = run_cascade(ds, progress, verify if stage == "system" else None, config_path, precision=precision)
+             config_path: Path | None = None, precision: str = "FP32", inference_precision: str = "f32") -> dict:
+    """Scores, and so every figure here, hold for the inference precision recorded in the report (f32 default)."""
+    baseline, scores = run_baseline(ds, progress, inference_precision)
+    system = run_cascade(ds, progress, verify if stage == "system" else None, config_path, precision=precision,
+                         inference_precision=inference_precision)
     thresholds = [round(0.05 * i, 2) for i in range(1, 20)]
     sweep = pr_curve(scores, [i.person for i in ds.images], thresholds) if ds.images else []
-    return {"stage": stage, "dataset": str(ds.root), "system": system, "baseline": baseline,
+    return {"stage": stage, "dataset": str(ds.root), "inference_precision": inference_precision,
+            "system": system, "baseline": baseline,
             "sweep": {"images": sweep, "note": "single-frame max person score of SSD-MobileNetV2, full frame"}}

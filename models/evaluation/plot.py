@@ -57,7 +57,9 @@ def write_plot(report: dict, path: Path) -> None:
         axes[2].set_ylabel("alerting events per clip")
         axes[2].set_title("Clips: events; red = false (✓ every person interval hit)")
         axes[2].legend(fontsize=7)
-    fig.suptitle(f"Vigia evaluation, stage {report['stage']}")
+    # Scores depend on the arithmetic (f32 vs bf16 moves them ~1e-2): a plot says which it shows.
+    precision = report.get("inference_precision", "not recorded")
+    fig.suptitle(f"Vigia evaluation, stage {report['stage']}, inference precision {precision}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

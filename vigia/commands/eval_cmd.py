@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", type=Path, help="GatewayConfig JSON for the gateway pass")
     parser.add_argument("--only", choices=["images", "clips"], help="evaluate one half only")
     parser.add_argument("--precision", choices=["FP32", "INT8"], default="FP32", help="the gateway model's precision")
+    parser.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default="f32",
+                        help="arithmetic of the gateway and baseline models (the verifier's is its own setting); "
+                        "recorded in the report")
     parser.set_defaults(func=_run)
 
 
@@ -36,7 +39,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.only == "clips":
         ds.images = []
     verify = _verify_fn() if args.stage == "system" else None
-    report = evaluate(ds, args.stage, lambda m: print(m, flush=True), verify, args.config, args.precision)
+    report = evaluate(ds, args.stage, lambda m: print(m, flush=True), verify, args.config, args.precision,
+                      args.inference_precision)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     write_plot(report, args.out / "report.png")
@@ -48,5 +52,6 @@ def _run(args: argparse.Namespace) -> int:
               f"false alarms {img.get('false_alarms')}/{img.get('n_empty')}; clips interval recall "
               f"{clips['interval_recall']}, false events {clips['false_events']}; "
               f"detector calls {part['detector_calls']} / frames {part['frames_sampled']}")
+    print(f"inference precision {report['inference_precision']} (the model entries record what each ran in)")
     print(f"report: {args.out / 'report.json'}  plot: {args.out / 'report.png'}")
     return 0
