@@ -1,16 +1,20 @@
 """Durable outbox: a candidate is written here before anything is sent, and leaves only once acknowledged.
 
 SQLite in WAL mode with synchronous=FULL, so a crash or SIGKILL after `put` returns loses nothing.
-Messages drain in the order they were accepted.
+Messages drain in the order they were accepted. A write that cannot happen (disk full, read-only folder)
+raises `OutboxWriteError` naming the cause; the outbox accepts again as soon as the cause is gone.
+Acknowledged rows are purged after a retention (see edge_agent.retention), and the file shrinks with them.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge_agent.sqlite_store import StoreWriteError, compact, file_bytes, open_database, writing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -27,6 +31,11 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, seq);
 """
 
 
+class OutboxWriteError(StoreWriteError):
+    """The outbox could not be written ("disk full", "read-only" or "I/O error" in `reason` and the message).
+    The message in hand was NOT accepted; everything accepted before is still there."""
+
+
 @dataclass(frozen=True)
 class OutboxMessage:
     seq: int
@@ -36,22 +45,40 @@ class OutboxMessage:
     attempts: int
 
 
+@dataclass(frozen=True)
+class OutboxStats:
+    pending: int
+    sent: int  # acknowledged, kept until the retention purges them
+    file_bytes: int  # database + WAL + shared memory on disk
+
+
 class Outbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        checkpoint_interval_s: float = 300.0,
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(self.path, _SCHEMA, "outbox", OutboxWriteError)
+
+    def _writing(self):
+        return writing(self._db, self.path, "outbox", OutboxWriteError)
 
     def put(self, event_id: str, topic: str, payload: bytes) -> bool:
-        """Accept a message durably. Returns False if this event id was already accepted."""
-        with self._lock:
+        """Accept a message durably. Returns False if this event id was already accepted.
+
+        Raises OutboxWriteError if the disk is full or the database read-only: the message is not accepted.
+        """
+        with self._lock, self._writing():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
-                (event_id, topic, payload, time.time()),
+                (event_id, topic, payload, self._clock()),
             )
             return cur.rowcount == 1
 
@@ -64,12 +91,18 @@ class Outbox:
             ).fetchall()
         return [OutboxMessage(*row) for row in rows]
 
-    def mark_sent(self, event_id: str) -> None:
+    def pending_event_ids(self) -> set[str]:
+        """Event ids not yet acknowledged: their clips must stay on disk."""
         with self._lock:
-            self._db.execute("UPDATE outbox SET sent_at = ? WHERE event_id = ?", (time.time(), event_id))
+            rows = self._db.execute("SELECT event_id FROM outbox WHERE sent_at IS NULL").fetchall()
+        return {row[0] for row in rows}
+
+    def mark_sent(self, event_id: str) -> None:
+        with self._lock, self._writing():
+            self._db.execute("UPDATE outbox SET sent_at = ? WHERE event_id = ?", (self._clock(), event_id))
 
     def mark_failed(self, event_id: str, error: str) -> None:
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ?",
                 (error[:500], event_id),
@@ -79,12 +112,37 @@ class Outbox:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
 
-    def purge_sent(self, older_than_s: float) -> int:
+    def count_sent(self) -> int:
         with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL").fetchone()[0]
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            pending, sent = self._db.execute(
+                "SELECT COUNT(*) - COUNT(sent_at), COUNT(sent_at) FROM outbox"
+            ).fetchone()
+        return OutboxStats(pending=pending, sent=sent, file_bytes=file_bytes(self.path))
+
+    def purge_sent(self, older_than_s: float) -> int:
+        """Delete rows acknowledged more than `older_than_s` ago. Every `checkpoint_interval_s` at most, the
+        freed pages go back to the file system and the WAL is emptied, so the files do not keep a burst's size."""
+        with self._lock, self._writing():
             cur = self._db.execute(
-                "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (time.time() - older_than_s,)
+                "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (self._clock() - older_than_s,)
             )
-            return cur.rowcount
+            purged = cur.rowcount
+            if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval_s:
+                self._compact()
+        return purged
+
+    def checkpoint(self) -> None:
+        """Give freed pages back and empty the WAL now (shutdown, benchmarks)."""
+        with self._lock, self._writing():
+            self._compact()
+
+    def _compact(self) -> None:
+        compact(self._db)
+        self._last_checkpoint = time.monotonic()
 
     def close(self) -> None:
         with self._lock:
