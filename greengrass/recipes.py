@@ -4,6 +4,20 @@ Two components, as AWS recommends for ML at the edge: the model (IR zipped, unar
 and the agent, which depends on it and on ShadowManager. The agent's `accessControl` grants exactly the
 IPC operations it uses, on its own topics and its own named shadow (`{iot:thingName}` is interpolated by
 the nucleus; set `interpolateComponentConfiguration: true` on aws.greengrass.Nucleus).
+
+The agent's configuration keys (a deployment's `configurationUpdate.merge` sets them):
+
+- `gateway`: the gateway file, as an object: the cameras and their sources, as `vigia edge run --config`
+  reads it (`{"sources": {"cam1": "rtsp://…"}, "cameras": {…}}`). When it is not empty it describes the
+  gateway and `source`/`cameraId` are not used.
+- `source`, `cameraId`: one camera (file, folder or RTSP URL), when `gateway` is empty (`{}`).
+- `logLevel`, `heartbeatIntervalS`.
+
+No value ever reaches a shell parser: the nucleus interpolates values into the lifecycle's `Setenv`
+(environment variables, set without a shell), and the scripts only expand them inside double quotes
+(`"--source=$COMPONENT_SOURCE"`), so `&`, `$`, `;`, quotes and spaces in an RTSP password stay data.
+The gateway object reaches the device as its JSON text and is written, owner-only, to
+`{work:path}/data/gateway.json`.
 """
 
 from __future__ import annotations
@@ -33,6 +47,51 @@ def agent_shadow_resource(thing: str = THING) -> str:
 
 def agent_local_subscribe_topics(thing: str = THING) -> list[str]:
     return [topics.shadow_topic(thing, "update/delta")]
+
+
+# Recipe variables the nucleus interpolates into the environment of the lifecycle scripts. Names carry a
+# COMPONENT_ prefix so that no VIGIA_* setting of the application picks them up by accident.
+def agent_environment(wheel: str) -> dict[str, str]:
+    return {
+        "COMPONENT_VENV": "{work:path}/venv",
+        "COMPONENT_WHEEL": f"{{artifacts:path}}/{wheel}",
+        "COMPONENT_DATA_DIR": "{work:path}/data",
+        "COMPONENT_MODEL_DIR": MODEL_DIR_ON_DEVICE,
+        "COMPONENT_THING": THING,
+        "COMPONENT_GATEWAY_JSON": "{configuration:/gateway}",
+        "COMPONENT_SOURCE": "{configuration:/source}",
+        "COMPONENT_CAMERA_ID": "{configuration:/cameraId}",
+        "COMPONENT_LOG_LEVEL": "{configuration:/logLevel}",
+        "COMPONENT_HEARTBEAT_S": "{configuration:/heartbeatIntervalS}",
+    }
+
+
+# POSIX sh (the nucleus runs scripts with `sh -c`). Values only ever appear as "$VAR" inside double quotes,
+# and options are passed as --name=value so that a value starting with '-' is not read as an option.
+INSTALL_SCRIPT = """set -eu
+python3 -m venv "$COMPONENT_VENV"
+"$COMPONENT_VENV/bin/pip" install --upgrade pip
+"$COMPONENT_VENV/bin/pip" install "$COMPONENT_WHEEL[edge]"
+"""
+
+RUN_SCRIPT = """set -eu
+umask 077
+mkdir -p "$COMPONENT_DATA_DIR"
+export PATH="$COMPONENT_VENV/bin:$PATH"
+set -- "--log-level=$COMPONENT_LOG_LEVEL" edge run "--thing=$COMPONENT_THING" "--gateway-id=$COMPONENT_THING" \\
+  "--data-dir=$COMPONENT_DATA_DIR" "--model-dir=$COMPONENT_MODEL_DIR" "--heartbeat-interval=$COMPONENT_HEARTBEAT_S"
+gateway=$(printf '%s' "$COMPONENT_GATEWAY_JSON" | tr -d ' \\t\\r\\n')
+if [ -n "$gateway" ] && [ "$gateway" != "{}" ]; then
+  file="$COMPONENT_DATA_DIR/gateway.json"
+  printf '%s\\n' "$COMPONENT_GATEWAY_JSON" > "$file.tmp"
+  mv -f "$file.tmp" "$file"
+  exec vigia "$@" "--config=$file"
+fi
+if [ -n "$COMPONENT_CAMERA_ID" ]; then
+  set -- "$@" "--camera=$COMPONENT_CAMERA_ID"
+fi
+exec vigia "$@" "--source=$COMPONENT_SOURCE"
+"""
 
 
 def model_recipe(version: str, artifact_uri: str, digest_b64: str, model: dict[str, Any]) -> dict[str, Any]:
@@ -66,17 +125,6 @@ def agent_recipe(
     shadow_manager_requirement: str = ">=2.3.0 <3.0.0",
 ) -> dict[str, Any]:
     wheel = artifact_uri.rsplit("/", 1)[-1]
-    venv = "{work:path}/venv"
-    run = " ".join([
-        f"exec {venv}/bin/vigia --log-level {{configuration:/logLevel}} edge run",
-        "--thing {iot:thingName}",
-        "--gateway-id {iot:thingName}",
-        "--source {configuration:/source}",
-        "--camera {configuration:/cameraId}",
-        "--data-dir {work:path}/data",
-        f"--model-dir {MODEL_DIR_ON_DEVICE}",
-        "--heartbeat-interval {configuration:/heartbeatIntervalS}",
-    ])
     return {
         "RecipeFormatVersion": RECIPE_FORMAT,
         "ComponentName": AGENT_COMPONENT,
@@ -91,6 +139,7 @@ def agent_recipe(
         },
         "ComponentConfiguration": {"DefaultConfiguration": {
             # component configuration → agent settings (a deployment's configurationUpdate changes them)
+            "gateway": {},
             "source": "rtsp://127.0.0.1:8554/cam1",
             "cameraId": "cam1",
             "logLevel": "INFO",
@@ -122,13 +171,9 @@ def agent_recipe(
         "Manifests": [{
             "Platform": {"os": "linux"},
             "Lifecycle": {
-                "install": {
-                    "RequiresPrivilege": False,
-                    "Timeout": 900,
-                    "Script": f"python3 -m venv {venv} && {venv}/bin/pip install --upgrade pip && "
-                              f"{venv}/bin/pip install '{{artifacts:path}}/{wheel}[edge]'",
-                },
-                "run": {"RequiresPrivilege": False, "Script": run},
+                "Setenv": agent_environment(wheel),
+                "install": {"RequiresPrivilege": False, "Timeout": 900, "Script": INSTALL_SCRIPT},
+                "run": {"RequiresPrivilege": False, "Script": RUN_SCRIPT},
             },
             "Artifacts": [{"URI": artifact_uri, "Digest": digest_b64, "Algorithm": "SHA-256"}],
         }],

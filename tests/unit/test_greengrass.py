@@ -6,9 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -22,6 +28,7 @@ from greengrass.recipes import AGENT_COMPONENT, MODEL_COMPONENT, SHADOW_MANAGER
 from models.manifest import MANIFEST_NAME, ModelManifest
 
 GG_CONFIG = Path(__file__).parents[2] / "greengrass" / "gdk-config.json"
+_RECIPE_VARIABLE = re.compile(r"\{[A-Za-z0-9.]+(?::[^{}\s]+)+\}")
 
 
 @pytest.fixture
@@ -86,12 +93,16 @@ def test_agent_recipe_dependencies_lifecycle_and_access_control(built):
     assert deps[MODEL_COMPONENT] == {"VersionRequirement": "=1.0.0", "DependencyType": "HARD"}
     assert deps[SHADOW_MANAGER]["DependencyType"] == "HARD"
     lifecycle = recipe["Manifests"][0]["Lifecycle"]
-    assert "python3 -m venv {work:path}/venv" in lifecycle["install"]["Script"]
-    assert "vigia-0.1.0-py3-none-any.whl[edge]" in lifecycle["install"]["Script"]
-    run = lifecycle["run"]["Script"]
-    assert "vigia --log-level {configuration:/logLevel} edge run" in run
-    assert "--thing {iot:thingName}" in run
-    assert "{com.vigia.Model:artifacts:decompressedPath}/model" in run
+    env = lifecycle["Setenv"]
+    assert env["COMPONENT_WHEEL"] == "{artifacts:path}/vigia-0.1.0-py3-none-any.whl"
+    assert env["COMPONENT_MODEL_DIR"] == "{com.vigia.Model:artifacts:decompressedPath}/model"
+    assert env["COMPONENT_THING"] == "{iot:thingName}"
+    defaults = recipe["ComponentConfiguration"]["DefaultConfiguration"]
+    for key in ("gateway", "source", "cameraId", "logLevel", "heartbeatIntervalS"):
+        assert f"{{configuration:/{key}}}" in env.values() and key in defaults
+    # every value travels in the environment: the scripts hold no recipe variable to paste into a shell
+    for step in ("install", "run"):
+        assert not _RECIPE_VARIABLE.search(lifecycle[step]["Script"]), step
 
     acl = recipe["ComponentConfiguration"]["DefaultConfiguration"]["accessControl"]
     assert set(acl) == {"aws.greengrass.ipc.mqttproxy", SHADOW_MANAGER, "aws.greengrass.ipc.pubsub"}
@@ -182,3 +193,79 @@ def test_uploaded_recipe_points_at_the_deploy_bucket(built):
 
         publish_components(gg, s3, out, "prod-artifacts")
     assert all(r["Manifests"][0]["Artifacts"][0]["URI"].startswith("s3://prod-artifacts/") for r in sent)
+
+
+# -- the run script on a device: values with shell metacharacters reach vigia exactly ----------------------
+
+NASTY_URL = "rtsp://admin:p&ss$word;\"q\" 'x' $(touch pwned) `touch pwned2`@10.0.0.5:554/Streaming/101?a=1&b=2"
+
+
+def _interpolate(value: Any, variables: dict[str, str], configuration: dict[str, Any]) -> Any:
+    """What the nucleus does to the lifecycle: recipe variables replaced in every string (an object-valued
+    configuration key as its JSON text, a number as its text)."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, variables, configuration) for k, v in value.items()}
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match) -> str:
+        name = match.group(0)[1:-1]
+        if name.startswith("configuration:/"):
+            found = configuration[name.removeprefix("configuration:/")]
+            return found if isinstance(found, str) else json.dumps(found)
+        return variables[name]
+
+    return _RECIPE_VARIABLE.sub(one, value)
+
+
+def _run_on_device(recipe: dict, configuration: dict[str, Any], root: Path, shell: str) -> tuple[list[str], Path]:
+    """Run the agent's run script as the nucleus would, with a stub `vigia` that prints its argv as JSON."""
+    work = root / "work dir"  # a space in the nucleus's own paths must not matter either
+    variables = {"iot:thingName": "gw-1", "work:path": str(work), "artifacts:path": str(root / "artifacts"),
+                 "com.vigia.Model:artifacts:decompressedPath": str(root / "model component")}
+    config = {**recipe["ComponentConfiguration"]["DefaultConfiguration"], **configuration}
+    lifecycle = _interpolate(recipe["Manifests"][0]["Lifecycle"], variables, config)
+    stub = work / "venv" / "bin" / "vigia"
+    stub.parent.mkdir(parents=True)
+    stub.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    stub.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "HOME": str(root), **lifecycle["Setenv"]}
+    done = subprocess.run([shell, "-c", lifecycle["run"]["Script"]], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert not (root / "pwned").exists() and not (root / "pwned2").exists()
+    return json.loads(done.stdout), work / "data"
+
+
+def _shells() -> list[str]:
+    return [s for s in ("bash", "sh") if shutil.which(s)]
+
+
+@pytest.mark.parametrize("shell", _shells())
+def test_run_script_passes_a_single_source_exactly(built, tmp_path: Path, shell: str) -> None:
+    recipe = json.loads(built[1][1].recipe_path.read_text())
+    argv, data = _run_on_device(recipe, {"source": NASTY_URL, "cameraId": "door 1; echo $HOME",
+                                         "logLevel": "DEBUG", "heartbeatIntervalS": 30}, tmp_path, shell)
+    assert argv == ["--log-level=DEBUG", "edge", "run", "--thing=gw-1", "--gateway-id=gw-1",
+                    f"--data-dir={data}", f"--model-dir={tmp_path / 'model component' / 'model'}",
+                    "--heartbeat-interval=30", "--camera=door 1; echo $HOME", f"--source={NASTY_URL}"]
+
+
+@pytest.mark.parametrize("shell", _shells())
+def test_run_script_writes_the_gateway_file_exactly_and_owner_only(built, tmp_path: Path, shell: str) -> None:
+    recipe = json.loads(built[1][1].recipe_path.read_text())
+    gateway = {"sources": {"cam1": NASTY_URL, "cam2": "rtsp://u:a b'c\"d\\e@h/2"},
+               "cameras": {"cam1": {"threshold": 0.6}}}
+    argv, data = _run_on_device(recipe, {"gateway": gateway}, tmp_path, shell)
+    written = data / "gateway.json"
+    assert argv[-1] == f"--config={written}" and not any(a.startswith("--source") for a in argv)
+    assert json.loads(written.read_text()) == gateway
+    assert written.stat().st_mode & 0o077 == 0
+
+
+def test_an_empty_gateway_falls_back_to_the_single_source(built, tmp_path: Path) -> None:
+    recipe = json.loads(built[1][1].recipe_path.read_text())
+    argv, data = _run_on_device(recipe, {"gateway": {}, "cameraId": ""}, tmp_path, "bash")
+    assert argv[-1] == "--source=rtsp://127.0.0.1:8554/cam1"
+    assert not any(a.startswith(("--camera", "--config")) for a in argv)
+    assert not (data / "gateway.json").exists()
