@@ -171,6 +171,10 @@ class PersonDetector:
     def ref(self) -> ModelRef:
         return self.manifest.ref(self.inference_precision)
 
+    def compiled_property(self, name: str) -> Any:
+        """A property as the compiled model reports it (e.g. INFERENCE_PRECISION_HINT, EXECUTION_MODE_HINT)."""
+        return self._compiled.get_property(name)
+
     # -- pre/post-processing ------------------------------------------------------------------------
     def preprocess(self, frame: np.ndarray, region: Region | None = None) -> np.ndarray:
         if region is not None:
@@ -200,11 +204,15 @@ class PersonDetector:
         return nms(flat, self.nms_iou) if len(parts) > 1 else flat
 
     # -- synchronous ------------------------------------------------------------------------------
-    def infer_region(self, frame: np.ndarray, region: Region, floor: float | None = None) -> list[Detection]:
-        self._request.infer({0: self.preprocess(frame, region)})
+    def infer_raw(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's own outputs for one preprocessed input (see preprocess): boxes [A,4], person scores [A]."""
+        self._request.infer({0: batch})
         self.calls += 1
-        return self.postprocess(self._request.get_output_tensor(0).data.copy(),
-                                self._request.get_output_tensor(1).data.copy(), region, floor)
+        return self._request.get_output_tensor(0).data.copy(), self._request.get_output_tensor(1).data.copy()
+
+    def infer_region(self, frame: np.ndarray, region: Region, floor: float | None = None) -> list[Detection]:
+        boxes, scores = self.infer_raw(self.preprocess(frame, region))
+        return self.postprocess(boxes, scores, region, floor)
 
     def detect(
         self, frame: np.ndarray, regions: Sequence[Region] | None = None, floor: float | None = None

@@ -1,8 +1,10 @@
 """The torch detector (GPU verifier path) against the OpenVINO one, on real pictures, on CPU.
 
-fp32 torch on CPU must find the same people as OpenVINO (IoU > 0.95, scores within 1e-3), and a batch of four
-crops must give what four single calls give. Torch on CPU is slow (~1 s a crop on a shared 2-core machine), so
-these run one full-frame crop per picture.
+Both run the same graph in f32 (OpenVINO is pinned to f32 whatever the CPU offers, see compile_config), so the
+raw network outputs for the same input tensor must agree to ~1e-4 (measured: < 1e-6), and the detections must
+match one to one by overlap (IoU), not by rank: two people whose scores differ by 1e-6 may swap places. A batch
+of four crops must give what four single calls give. Torch on CPU is slow (~1 s a crop on a shared 2-core
+machine), so these run one full-frame crop per picture.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ pytestmark = pytest.mark.integration  # needs the prepared models (export made o
 
 MODELS = ("ssdlite-person", "ssd-mobilenet-v2-coco")
 FLOOR = 0.3
+RAW_TOL = 1e-4  # f32 against f32: kernel order differs between libraries and CPUs by ~1e-6
+MATCH_IOU = 0.95
 
 
 def _iou(a: Detection, b: Detection) -> float:
@@ -28,6 +32,18 @@ def _iou(a: Detection, b: Detection) -> float:
     h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
     inter = w * h
     return inter / (a.area + b.area - inter)
+
+
+def _match(expected: list[Detection], got: list[Detection]) -> list[tuple[Detection, Detection]]:
+    """Each expected detection with the got one it overlaps most (each got one used once)."""
+    free = list(got)
+    pairs = []
+    for e in sorted(expected, key=lambda d: -d.score):
+        best = max(free, key=lambda g: _iou(e, g), default=None)
+        assert best is not None and _iou(e, best) > MATCH_IOU, f"no detection overlaps {e}"
+        free.remove(best)
+        pairs.append((e, best))
+    return pairs
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +69,41 @@ def detectors(request: pytest.FixtureRequest):
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     torch.set_num_threads(2)
-    ov = PersonDetector(model_dir, threads=2)
+    ov = PersonDetector(model_dir, threads=2)  # precision defaults to f32, pinned
     tv = TorchPersonDetector(torch_artifacts(request.param), device="cpu", precision="FP32", resize="cpu")
     return ov, tv
 
 
 @pytest.mark.parametrize("name", ["astronaut", "vtest"])
+def test_raw_outputs_agree_in_f32(detectors, pictures: dict[str, np.ndarray], name: str) -> None:
+    ov, tv = detectors
+    assert ov.inference_precision == "f32" and tv.ref.inference_precision == "f32"
+    batch = ov.preprocess(pictures[name])  # the same uint8 tensor into both networks
+    ov_boxes, ov_scores = ov.infer_raw(batch)
+    tv_boxes, tv_scores = (t[0].numpy() for t in tv.forward(torch.from_numpy(batch)))
+    assert ov_boxes.reshape(-1, 4).shape == tv_boxes.shape and ov_scores.ravel().shape == tv_scores.shape
+    np.testing.assert_allclose(tv_boxes, ov_boxes.reshape(-1, 4), rtol=0, atol=RAW_TOL)
+    np.testing.assert_allclose(tv_scores, ov_scores.ravel(), rtol=0, atol=RAW_TOL)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "vtest"])
 def test_same_people_as_openvino(detectors, pictures: dict[str, np.ndarray], name: str) -> None:
     ov, tv = detectors
+    # Detections near the floor may fall on either side of it by 1e-6: compare those clear of it, against all
+    # the other side found a little below it.
+    margin = 10 * RAW_TOL
     expected = ov.detect(pictures[name], floor=FLOOR)
     got = tv.detect(pictures[name], floor=FLOOR)
     assert expected, "the picture should hold people"
-    assert len(got) == len(expected)
-    for e, g in zip(expected, got, strict=True):  # both sorted by score
-        assert _iou(e, g) > 0.95
-        assert abs(e.score - g.score) < 1e-3
+    for ref_side, other_side in ((expected, tv.detect(pictures[name], floor=FLOOR - margin)),
+                                 (got, ov.detect(pictures[name], floor=FLOOR - margin))):
+        clear = [d for d in ref_side if d.score >= FLOOR + margin]
+        for a, b in _match(clear, other_side):
+            assert abs(a.score - b.score) < RAW_TOL
+            assert np.allclose(a.as_xyxy(), b.as_xyxy(), atol=0.05)  # pixels
     assert tv.ref.model_id == ov.ref.model_id and tv.ref.version == ov.ref.version
     assert tv.ref.precision == "FP32" and tv.ref.ir_sha256 == ov.ref.ir_sha256
+    assert tv.ref.inference_precision == ov.ref.inference_precision == "f32"
 
 
 def test_batch_of_four_equals_four_singles(detectors, pictures: dict[str, np.ndarray]) -> None:
@@ -83,7 +117,7 @@ def test_batch_of_four_equals_four_singles(detectors, pictures: dict[str, np.nda
     singles = [tv.detect(f, floor=FLOOR) for f in frames]
     assert [len(d) for d in batched] == [len(d) for d in singles]
     for b_dets, s_dets in zip(batched, singles, strict=True):
-        for b, s in zip(b_dets, s_dets, strict=True):
+        for b, s in _match(b_dets, s_dets):
             assert np.allclose(b.as_xyxy(), s.as_xyxy(), atol=1e-3) and abs(b.score - s.score) < 1e-5
 
 
