@@ -112,10 +112,16 @@ class Housekeeper:
     # -- one pass ---------------------------------------------------------------------------------
     def run_once(self) -> HousekeepingReport:
         report = HousekeepingReport()
-        self._clean_clips(report)
-        report.purged_outbox_rows = self.outbox.purge_sent(self.settings.outbox_sent_retention_s)
+        self._clean_clips(report)  # first: on a full disk, the purges below need the space it frees
+        try:
+            report.purged_outbox_rows = self.outbox.purge_sent(self.settings.outbox_sent_retention_s)
+        except OSError as exc:  # OutboxWriteError: a full or read-only disk; the ledger still gets its turn
+            report.errors.append(f"outbox purge: {exc.strerror or exc}")
         if self.ledger is not None:
-            report.purged_ledger_rows = self.ledger.purge(self.settings.ledger_retention_s)
+            try:
+                report.purged_ledger_rows = self.ledger.purge(self.settings.ledger_retention_s)
+            except OSError as exc:
+                report.errors.append(f"ledger purge: {exc.strerror or exc}")
         report.disk_free_bytes = disk_free_bytes(self.clips_dir)
         over = report.clips_bytes > self.settings.clips_quota_mb * _MIB
         if report.deleted_files or report.temp_files_removed or over or report.errors:

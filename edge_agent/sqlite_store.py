@@ -111,7 +111,8 @@ def open_database(path: Path, schema: str, what: str, error_type: type[StoreWrit
         raise clear from exc
     try:
         with writing(db, path, what, error_type):
-            db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect only before the first table exists
+            if db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0:
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # possible only before the first table exists
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
