@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from cloud.aws import aws_client
 from contracts import CameraConfig, GatewayConfig
+from contracts.errors import describe_validation_error
 from contracts.shadow_state import merge_state
 from contracts.topics import CONFIG_SHADOW_NAME, shadow_topic
 
@@ -69,13 +70,6 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
         return out
     return {prefix: value}
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(
-        (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "") + e["msg"]
-        for e in exc.errors(include_url=False)
-    )
 
 
 @dataclass
@@ -141,7 +135,7 @@ class ConfigAdmin:
                 CameraConfig.model_validate(merge_state(base_defaults, patch))
                 update["defaults"] = patch
             except ValidationError as exc:
-                errors.append(f"defaults: {_describe(exc)}")
+                errors.append(f"defaults: {describe_validation_error(exc)}")
         for cam in targets:
             # what the camera runs with, as far as the shadow tells: defaults < reported < desired < patch
             current = merge_state(base_defaults, (reported.get("cameras") or {}).get(cam) or {})
@@ -149,13 +143,13 @@ class ConfigAdmin:
             try:
                 CameraConfig.model_validate(merge_state(current, patch))
             except ValidationError as exc:
-                errors.append(f"{cam}: {_describe(exc)}")
+                errors.append(f"{cam}: {describe_validation_error(exc)}")
         if targets:
             update["cameras"] = {cam: patch for cam in targets}
             try:
                 GatewayConfig.model_validate({"cameras": {cam: {} for cam in targets}})
             except ValidationError as exc:
-                errors.append(_describe(exc))
+                errors.append(describe_validation_error(exc))
         if errors:
             raise ValueError("refused before sending: " + " | ".join(errors))
         size = len(json.dumps(merge_state(desired, update), separators=(",", ":")).encode())

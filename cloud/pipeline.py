@@ -34,6 +34,7 @@ from cloud.ports import (
 )
 from cloud.storage.keys import clip_key, media_tags, snapshot_key
 from contracts import Candidate, Verdict
+from contracts.errors import describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,7 @@ def parse_candidate(body: bytes | str) -> Candidate:
     try:
         return Candidate.model_validate(data)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise MalformedMessage(f"invalid candidate: {fields}") from exc
+        raise MalformedMessage(f"invalid candidate: {describe_validation_error(exc)}") from exc
 
 
 def event_id_of(body: bytes | str) -> str | None:

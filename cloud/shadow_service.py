@@ -14,7 +14,9 @@ with shadows"):
   re-sends a delta, which is what keeps a device that refuses a value from looping);
 - `get` answers the whole document with `delta`; a missing shadow is 404; `delete` removes it and a
   shadow created again continues the old version numbers;
-- 8 KB cap on each of the desired and reported sections (413), clientToken at most 64 bytes.
+- 8 KB cap on each of the desired and reported sections (413), clientToken at most 64 bytes;
+- a request is sized (128 KB, 413) and its nesting depth counted (32, 400) before it is parsed, and no
+  request, however bad, stops the MQTT thread: it gets `<op>/rejected` (500 for a failure of our own).
 Documents persist in a JSON file (atomic replace) so a restart keeps versions and state.
 """
 
@@ -34,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.shadow_state import merge_state
+from contracts.shadow_state import DocumentRefused, find_client_token, merge_state, parse_shadow_json
 
 log = logging.getLogger(__name__)
 
@@ -265,44 +267,60 @@ class ShadowService:
         self._ready.set()
 
     def _on_message(self, client, userdata, message) -> None:
-        match = _REQUEST.match(message.topic)
-        if not match:
-            return
-        thing, shadow, op = match.groups()
-        for topic, body in self.handle(thing, shadow, op, message.payload):
-            client.publish(topic, json.dumps(body).encode(), qos=1)
+        # paho's network thread: whatever a message does, the service must keep answering the next one
+        try:
+            match = _REQUEST.match(message.topic)
+            if not match:
+                return
+            thing, shadow, op = match.groups()
+            for topic, body in self.handle(thing, shadow, op, message.payload):
+                client.publish(topic, json.dumps(body).encode(), qos=1)
+        except Exception:
+            log.exception("shadow request failed", extra={"topic": message.topic[:200]})
 
     def handle(self, thing: str, shadow: str, op: str, payload: bytes) -> list[tuple[str, dict[str, Any]]]:
         """One request → the messages to publish (pure, so tests can call it without a broker)."""
-        prefix = f"$aws/things/{thing}/shadow/name/{shadow}/{op}"
-        token = None
+        return handle_request(self.store, thing, shadow, op, payload)
+
+
+def handle_request(store: ShadowStore, thing: str, shadow: str, op: str,
+                   payload: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """One request → the messages to publish. Never raises: a bad request gets `<op>/rejected`."""
+    prefix = f"$aws/things/{thing}/shadow/name/{shadow}/{op}"
+    token = None
+    try:
         try:
-            try:
-                request = json.loads(payload) if payload else {}
-            except ValueError as exc:
-                raise ShadowError(400, "Invalid JSON") from exc
-            if isinstance(request, dict):
-                token = request.get("clientToken")
-                if token is not None and (not isinstance(token, str) or len(token.encode()) > MAX_TOKEN_BYTES):
-                    token = None
-                    raise ShadowError(400, f"clientToken must be a string of at most {MAX_TOKEN_BYTES} bytes")
-            if op == "get":
-                out = [(f"{prefix}/accepted", self.store.get(thing, shadow))]
-            elif op == "delete":
-                out = [(f"{prefix}/accepted", self.store.delete(thing, shadow))]
-            else:
-                accepted, documents, delta = self.store.update(thing, shadow, request)
-                out = [(f"{prefix}/accepted", accepted), (f"{prefix}/documents", documents)]
-                if delta:
-                    out.append((f"{prefix}/delta", delta))
-        except ShadowError as exc:
-            log.warning("shadow request rejected", extra={"thing": thing, "shadow": shadow, "op": op,
-                                                          "code": exc.code, "error": exc.message})
-            out = [(f"{prefix}/rejected", {"code": exc.code, "message": exc.message, "timestamp": int(time.time())})]
-        if token:
-            for _, body in out:
-                body["clientToken"] = token
-        return out
+            request = parse_shadow_json(payload) if payload else {}
+        except DocumentRefused as exc:
+            token = find_client_token(payload)  # the sender still deserves an answer to wait on
+            raise ShadowError(exc.code, exc.message) from exc
+        if isinstance(request, dict):
+            token = request.get("clientToken")
+            if token is not None and (not isinstance(token, str) or len(token.encode()) > MAX_TOKEN_BYTES):
+                token = None
+                raise ShadowError(400, f"clientToken must be a string of at most {MAX_TOKEN_BYTES} bytes")
+        if op == "get":
+            out = [(f"{prefix}/accepted", store.get(thing, shadow))]
+        elif op == "delete":
+            out = [(f"{prefix}/accepted", store.delete(thing, shadow))]
+        else:
+            accepted, documents, delta = store.update(thing, shadow, request)
+            out = [(f"{prefix}/accepted", accepted), (f"{prefix}/documents", documents)]
+            if delta:
+                out.append((f"{prefix}/delta", delta))
+    except ShadowError as exc:
+        log.warning("shadow request rejected", extra={"thing": thing, "shadow": shadow, "op": op,
+                                                      "code": exc.code, "error": exc.message})
+        out = [(f"{prefix}/rejected", {"code": exc.code, "message": exc.message, "timestamp": int(time.time())})]
+    except Exception:
+        # a bug, not the client's fault: answer as IoT Core does (500) and keep the documents as they were
+        log.exception("shadow request failed", extra={"thing": thing, "shadow": shadow, "op": op})
+        out = [(f"{prefix}/rejected", {"code": 500, "message": "Internal service failure",
+                                       "timestamp": int(time.time())})]
+    if token:
+        for _, body in out:
+            body["clientToken"] = token
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
