@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from cloud.ports import ClipNotFound, ClipUnreadable
+from models.video import VideoError, VideoReader
 
 STILL_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 
@@ -22,7 +23,9 @@ def read_frames(
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield frames lazily (a minute of 1080p does not fit in memory as a list).
 
-    `start_s`/`end_s` bound the segment (seconds from the clip start), `every_s` thins it out.
+    `start_s`/`end_s` bound the segment (seconds from the clip's first frame, its presentation times as
+    `models.video` reads them: the gateway's time base), `every_s` thins it out. `fallback_fps` is kept
+    for callers; the reader only falls back on the nominal rate when a container has no time stamps.
     Raises ClipUnreadable if the file cannot be decoded or holds no frame in range.
     """
     import cv2
@@ -36,29 +39,13 @@ def read_frames(
         yield 0.0, image
         return
 
-    cap = cv2.VideoCapture(str(path))
+    yielded = 0
     try:
-        if not cap.isOpened():
-            raise ClipUnreadable(f"clip {path.name} cannot be opened as video")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        fps = fps if fps and 0 < fps < 1000 else fallback_fps  # some containers report 0 or nonsense
-        index, yielded, next_ts = 0, 0, start_s
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            ts = index / fps
-            index += 1
-            if ts < start_s:
-                continue
-            if end_s is not None and ts > end_s:
-                break
-            if every_s is not None and ts + 1e-9 < next_ts:
-                continue
-            next_ts = ts + (every_s or 0.0)
-            yielded += 1
-            yield ts, frame
-        if yielded == 0:
-            raise ClipUnreadable(f"clip {path.name} has no decodable frame in range")
-    finally:
-        cap.release()
+        with VideoReader(path) as reader:
+            for frame in reader.frames(1.0 / every_s if every_s else None, start_s=start_s, end_s=end_s):
+                yielded += 1
+                yield frame.ts, frame.image
+    except VideoError as exc:
+        raise ClipUnreadable(f"clip {path.name}: {exc}") from exc
+    if yielded == 0:
+        raise ClipUnreadable(f"clip {path.name} has no decodable frame in range")

@@ -11,6 +11,7 @@ import numpy as np
 
 from cloud.verifier.decision import Span, frame_tolerance, in_spans, span_distance
 from contracts import Candidate
+from models.video import VideoError, VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ Frame = tuple[float, np.ndarray]
 
 
 class ClipReadError(ValueError):
-    """The clip or image cannot be read: missing, empty, corrupt or in a format OpenCV cannot decode."""
+    """The clip or image cannot be read: missing, empty, corrupt or in a format that cannot be decoded."""
 
 
 def is_image(path: Path) -> bool:
@@ -123,51 +124,34 @@ def read_image(path: Path) -> list[Frame]:
     return [(0.0, image)]
 
 
-def _timestamps(capture: cv2.VideoCapture) -> list[float]:
-    fps = capture.get(cv2.CAP_PROP_FPS) or 5.0
-    stamps: list[float] = []
-    while capture.grab():
-        t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        # Some containers report no time stamps; fall back to the nominal rate.
-        stamps.append(t if t > 0 or not stamps else len(stamps) / fps)
-    return stamps
-
-
 def read_segment(
     path: Path, candidate: Candidate, max_frames: int, margin: float, min_span_frames: int = 0
 ) -> tuple[list[Frame], int]:
-    """Decode only the frames worth examining. Returns them and the number of frames in the segment."""
+    """Decode only the frames worth examining. Returns them and the number of frames in the segment.
+
+    Times are the segment's own presentation times (`models.video`, the gateway's reader), so frames are
+    found where the gateway saw them even when the source's frame rate varied.
+    """
     if not path.is_file():
         raise ClipReadError(f"clip {path} does not exist")
     if path.stat().st_size == 0:
         raise ClipReadError(f"clip {path} is empty")
-    capture = cv2.VideoCapture(str(path))
     try:
-        if not capture.isOpened():
-            raise ClipReadError(f"cannot open clip {path}: not a video OpenCV can decode")
-        stamps = _timestamps(capture)
-    finally:
-        capture.release()
-    if not stamps:
-        raise ClipReadError(f"clip {path} has no decodable frame")
-    offset = clip_offset(candidate)
-    start, end, best = segment_time(candidate, offset)
-    wanted = select_indices(stamps, start, end, best, max_frames, margin, track_spans(candidate, offset),
-                            min_span_frames)
-    frames: list[Frame] = []
-    capture = cv2.VideoCapture(str(path))
-    try:
-        # Second pass: grab is cheap, retrieve (decode) only what is examined.
-        position = 0
-        for index in wanted:
-            while position <= index:
-                if not capture.grab():
-                    raise ClipReadError(f"clip {path} ended early at frame {position} of {len(stamps)}")
-                position += 1
-            ok, frame = capture.retrieve()
-            if not ok or frame is None:
-                raise ClipReadError(f"clip {path}: frame {index} does not decode")
-            frames.append((stamps[index], frame))
-    finally:
-        capture.release()
-    return frames, len(stamps)
+        with VideoReader(path) as reader:
+            stamps = reader.timestamps()  # packets only: nothing decoded yet
+            if not stamps:
+                raise ClipReadError(f"clip {path} has no decodable frame")
+            offset = clip_offset(candidate)
+            start, end, best = segment_time(candidate, offset)
+            wanted = select_indices(stamps, start, end, best, max_frames, margin,
+                                    track_spans(candidate, offset), min_span_frames)
+            decoded = reader.read_at([stamps[i] for i in wanted])
+    except VideoError as exc:
+        raise ClipReadError(f"clip {path}: {exc}") from exc
+    if len(decoded) < len(wanted):
+        got = {f.ts for f in decoded}
+        missing = [round(stamps[i], 3) for i in wanted if stamps[i] not in got]
+        log.warning("some chosen frames do not decode", extra={"clip": str(path), "missing_ts": missing})
+    if not decoded:
+        raise ClipReadError(f"clip {path}: none of the chosen frames decodes")
+    return [(f.ts, f.image) for f in decoded], len(stamps)
