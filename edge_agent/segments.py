@@ -1,32 +1,52 @@
-"""The clip segment of an event, written locally as it happens (pre-roll included) so nothing waits in RAM."""
+"""The clip segment of an event, written locally as it happens (pre-roll included) so nothing waits in RAM.
+
+Segments are Matroska files whose frames keep their real times (pts in milliseconds, `models.video`):
+the verifier reads them with the same reader and finds the gateway's frames where the gateway saw them,
+whatever the source's frame rate did. A write that fails (full disk, read-only folder) raises
+`SegmentError`, removes the partial file, and leaves the recorder ready for the next event.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import logging
 import os
 import shutil
 from collections import deque
 from pathlib import Path
+from typing import NoReturn
 
-import cv2
+import av.error
 import numpy as np
 
 from contracts import ClipRef
 from models.checksums import sha256_file
+from models.video import SEGMENT_CONTENT_TYPE, SEGMENT_SUFFIX, SegmentCodec, SegmentWriter
+
+log = logging.getLogger(__name__)
 
 PRE_ROLL_S = 2.0
+# However high the frame rate, the pre-roll never holds more frames than this (raw frames are large).
+PRE_ROLL_MAX_FRAMES = 64
+
+
+class SegmentError(OSError):
+    """The segment could not be written; the event goes on without a clip, the recorder stays usable."""
 
 
 class SegmentRecorder:
-    """Keeps a short pre-roll of sampled frames; while an event is open, appends frames to its MJPG AVI."""
+    """Keeps the last PRE_ROLL_S seconds of sampled frames; while an event is open, appends its frames
+    with their own time stamps to `<root>/<camera_id>/<event_id>.mkv` (written as `.part` until done)."""
 
-    def __init__(self, root: Path, camera_id: str, fps: float, quality: int = 90) -> None:
+    def __init__(self, root: Path, camera_id: str, fps: float, quality: int = 90,
+                 codec: SegmentCodec = "mjpeg") -> None:
         self.root = Path(root)
         self.camera_id = camera_id
-        self.fps = fps
+        self.fps = fps  # the nominal (sample) rate, recorded in the ClipRef; times come from the frames
         self.quality = quality
-        self._pre: deque[tuple[float, np.ndarray]] = deque(maxlen=max(1, int(PRE_ROLL_S * fps) + 1))
-        self._writer: cv2.VideoWriter | None = None
+        self.codec = codec
+        self._pre: deque[tuple[float, np.ndarray]] = deque(maxlen=PRE_ROLL_MAX_FRAMES)
+        self._writer: SegmentWriter | None = None
         self._path: Path | None = None
         self._offset = 0.0
 
@@ -36,46 +56,75 @@ class SegmentRecorder:
 
     def push(self, ts: float, frame: np.ndarray) -> None:
         if self._writer is not None:
-            self._write(frame)
-        else:
-            self._pre.append((ts, frame))
+            self._write(ts, frame)
+            return
+        self._pre.append((ts, frame))
+        while self._pre and ts - self._pre[0][0] > PRE_ROLL_S:
+            self._pre.popleft()
 
     def start(self, event_id: str) -> None:
-        folder = self.root / self.camera_id
-        folder.mkdir(parents=True, exist_ok=True)
-        self._path = folder / f"{event_id}.avi"
-        first = self._pre[0][1] if self._pre else None
-        if first is None:
+        if self._writer is not None:
+            raise RuntimeError("a segment is already being recorded")
+        if not self._pre:
             raise RuntimeError("no frame to start a segment from")
-        height, width = first.shape[:2]
-        self._writer = cv2.VideoWriter(str(self._path), cv2.VideoWriter.fourcc(*"MJPG"), self.fps, (width, height))
-        self._writer.set(cv2.VIDEOWRITER_PROP_QUALITY, self.quality)
-        self._offset = self._pre[0][0]
-        for _, frame in self._pre:
-            self._write(frame)
-        self._pre.clear()
+        folder = self.root / self.camera_id
+        self._path = folder / f"{event_id}{SEGMENT_SUFFIX}"
+        height, width = self._pre[0][1].shape[:2]
+        # The segment's times count from its first frame; offset_s places it on the source's time base.
+        self._offset = round(self._pre[0][0], 3)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._writer = SegmentWriter(self._partial(self._path), width, height, codec=self.codec,
+                                         quality=self.quality, nominal_fps=self.fps)
+        except (OSError, av.error.FFmpegError) as exc:
+            self._fail("cannot start the segment", exc)
+        pre, self._pre = list(self._pre), deque(maxlen=PRE_ROLL_MAX_FRAMES)
+        for ts, frame in pre:
+            self._write(ts, frame)
 
-    def _write(self, frame: np.ndarray) -> None:
+    def _write(self, ts: float, frame: np.ndarray) -> None:
         assert self._writer is not None
-        self._writer.write(frame)
+        try:
+            self._writer.write(ts - self._offset, frame)
+        except (OSError, av.error.FFmpegError) as exc:
+            self._fail("cannot write the segment", exc)
 
     def finish(self) -> ClipRef:
         if self._writer is None or self._path is None:
             raise RuntimeError("no segment is being recorded")
-        self._writer.release()
-        self._writer = None
-        data = self._path.read_bytes()
-        ref = ClipRef(
-            kind="local",
-            uri=str(self._path.relative_to(self.root)),
-            content_type="video/x-msvideo",
-            sha256=hashlib.sha256(data).hexdigest(),
-            size_bytes=len(data),
-            offset_s=round(self._offset, 3),
-            fps=self.fps,
-        )
-        self._path = None
-        return ref
+        path = self._path
+        try:
+            self._writer.close()
+            os.replace(self._partial(path), path)
+            size = path.stat().st_size
+            digest = sha256_file(path)
+        except (OSError, av.error.FFmpegError) as exc:
+            self._fail("cannot finish the segment", exc)
+        self._writer, self._path = None, None
+        return ClipRef(kind="local", uri=path.relative_to(self.root).as_posix(), content_type=SEGMENT_CONTENT_TYPE,
+                       sha256=digest, size_bytes=size, offset_s=self._offset, fps=self.fps if self.fps > 0 else None)
+
+    def abort(self) -> None:
+        """Drop the segment being recorded (if any) and its partial file."""
+        if self._writer is not None:
+            self._writer.abort()
+        if self._path is not None:
+            for leftover in (self._partial(self._path), self._path):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+        self._writer, self._path = None, None
+
+    def _fail(self, what: str, exc: BaseException) -> NoReturn:
+        where = self._path
+        self.abort()
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        log.error("segment write failed", extra={"camera_id": self.camera_id, "path": str(where),
+                                                 "error": str(reason)})
+        raise SegmentError(getattr(exc, "errno", None) or 0, f"{what} {where}: {reason}") from exc
+
+    @staticmethod
+    def _partial(path: Path) -> Path:
+        return path.with_name(path.name + ".part")
 
 
 CONTENT_TYPES = {".avi": "video/x-msvideo", ".mp4": "video/mp4", ".m4v": "video/mp4", ".mkv": "video/x-matroska",
@@ -107,14 +156,22 @@ class SourceClipRecorder:
         if self._event_id is None:
             raise RuntimeError("no event is open")
         folder = self.root / self.camera_id
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{self._event_id}{self.source.suffix.lower()}"
-        try:
-            os.link(self.source, target)  # same file system: no copy at all
-        except OSError:
-            shutil.copyfile(self.source, target)
         self._event_id = None
-        return ClipRef(kind="local", uri=str(target.relative_to(self.root)),
-                       content_type=CONTENT_TYPES.get(target.suffix, "application/octet-stream"),
-                       sha256=sha256_file(target), size_bytes=target.stat().st_size, offset_s=0.0,
-                       fps=self.fps if self.fps > 0 else None)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(self.source, target)  # same file system: no copy at all
+            except OSError:
+                shutil.copyfile(self.source, target)
+            ref = ClipRef(kind="local", uri=target.relative_to(self.root).as_posix(),
+                          content_type=CONTENT_TYPES.get(target.suffix, "application/octet-stream"),
+                          sha256=sha256_file(target), size_bytes=target.stat().st_size, offset_s=0.0,
+                          fps=self.fps if self.fps > 0 else None)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)
+            log.error("source clip could not be kept", extra={"camera_id": self.camera_id, "path": str(target),
+                                                              "error": exc.strerror or str(exc)})
+            raise SegmentError(exc.errno or 0, f"cannot keep the clip {target}: {exc.strerror or exc}") from exc
+        return ref
