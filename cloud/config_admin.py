@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from cloud.aws import aws_client
 from contracts import CameraConfig, GatewayConfig
 from contracts.errors import describe_validation_error
-from contracts.shadow_state import merge_state
+from contracts.shadow_state import MAX_SHADOW_DEPTH, DocumentRefused, merge_state, parse_shadow_json
 from contracts.topics import CONFIG_SHADOW_NAME, shadow_topic
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,11 @@ MAX_DESIRED_BYTES = 8 * 1024  # IoT Core's cap on the desired section of a shado
 
 class ConflictError(RuntimeError):
     """Someone else updated the shadow between our read and our write (409)."""
+
+
+class ShadowAccessError(RuntimeError):
+    """The shadow could not be reached or used: broker or endpoint down, credentials refused, no answer.
+    The message is one line an operator can act on (no secret, no traceback needed)."""
 
 
 class ShadowBackend(Protocol):
@@ -42,7 +47,10 @@ class ShadowBackend(Protocol):
 
 # --- parsing and merging --------------------------------------------------------------------------------
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
-    """`threshold=0.6 filters.min_area=0.001 tiling=off` → nested dict; values are JSON when they parse."""
+    """`threshold=0.6 filters.min_area=0.001 tiling=off` → nested dict; values are JSON when they parse.
+
+    `threshold=null` gives None: the shadow deletes the key from desired (AWS null-delete) and the gateway,
+    which re-reads the whole document on a deletion, falls back to the default."""
     patch: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -200,49 +208,88 @@ def format_views(thing: str, views: list[CameraView], version: Any = None) -> st
 # --- backends -------------------------------------------------------------------------------------------
 class IotDataBackend:
     """boto3 `iot-data` (named shadows via shadowName). The endpoint comes from AWS_ENDPOINT_URL or the
-    account's data endpoint; no test branch here."""
+    account's data endpoint; no test branch here. Endpoint and credential problems are ShadowAccessError."""
 
     def __init__(self, client: Any | None = None, region: str | None = None) -> None:
-        client = aws_client("iot-data", client, region_name=region)
-        self.client = client
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            self.client = aws_client("iot-data", client, region_name=region)
+        except BotoCoreError as exc:  # no region, no endpoint
+            raise ShadowAccessError(f"AWS IoT data endpoint unusable: {exc}") from exc
+
+    def _call(self, what: str, call: Any, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = call(**kwargs)
+        except self.client.exceptions.ConflictException as exc:
+            raise ConflictError(str(exc)) from exc
+        except self.client.exceptions.ResourceNotFoundException:
+            raise
+        except (BotoCoreError, ClientError) as exc:  # no credentials, access denied, endpoint unreachable
+            raise ShadowAccessError(f"AWS IoT shadow {what} failed: {exc}") from exc
+        return _parse_answer(response["payload"].read())
 
     def get(self, thing: str, shadow: str) -> dict[str, Any] | None:
         try:
-            response = self.client.get_thing_shadow(thingName=thing, shadowName=shadow)
+            return self._call("get", self.client.get_thing_shadow, thingName=thing, shadowName=shadow)
         except self.client.exceptions.ResourceNotFoundException:
             return None
-        return json.loads(response["payload"].read())
 
     def update(self, thing: str, shadow: str, document: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self.client.update_thing_shadow(
-                thingName=thing, shadowName=shadow, payload=json.dumps(document).encode()
-            )
-        except self.client.exceptions.ConflictException as exc:
-            raise ConflictError(str(exc)) from exc
-        return json.loads(response["payload"].read())
+        return self._call("update", self.client.update_thing_shadow, thingName=thing, shadowName=shadow,
+                          payload=json.dumps(document).encode())
+
+
+def _parse_answer(payload: bytes) -> dict[str, Any]:
+    """A shadow service's answer, read with the same size and depth bounds as every shadow message
+    (answers carry metadata, a few levels deeper than the state they describe)."""
+    try:
+        body = parse_shadow_json(payload, max_depth=MAX_SHADOW_DEPTH + 8)
+    except DocumentRefused as exc:
+        raise ShadowAccessError(f"shadow answer refused: {exc.message}") from exc
+    if not isinstance(body, dict):
+        raise ShadowAccessError(f"shadow answer is a JSON {type(body).__name__}, expected an object")
+    return body
 
 
 class MqttShadowBackend:
-    """The shadow protocol over MQTT (local shadow service, or IoT Core itself with a cloud identity)."""
+    """The shadow protocol over MQTT (local shadow service, or IoT Core itself with a cloud identity).
+    Broker, TLS and credential problems are ShadowAccessError."""
 
     def __init__(self, settings: Any, timeout_s: float = 5.0) -> None:
         from cloud.shadow_service import make_paho_client
 
         self.settings = settings
         self.timeout_s = timeout_s
-        self._client = make_paho_client(settings)
+        where = f"the broker at {settings.host}:{settings.port}"
+        try:
+            self._client = make_paho_client(settings)
+        except (OSError, ValueError) as exc:  # CA, certificate or key file missing or unreadable
+            raise ShadowAccessError(f"cannot use the TLS files for {where}: {exc}") from exc
         self._answers: dict[str, tuple[threading.Event, list[tuple[str, dict[str, Any]]]]] = {}
         self._lock = threading.Lock()
         self._subscribed: set[str] = set()
         self._client.on_message = self._on_message
         connected = threading.Event()
-        self._client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
-        self._client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
+        refused: list[str] = []
+
+        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+            if reason.is_failure:
+                refused.append(str(reason))
+            connected.set()
+
+        self._client.on_connect = on_connect
+        try:
+            self._client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
+        except OSError as exc:  # refused, unreachable, TLS handshake (certificate) failure
+            raise ShadowAccessError(f"cannot connect to {where}: {exc}") from exc
         self._client.loop_start()
-        if not connected.wait(timeout_s):
+        if not connected.wait(timeout_s) or refused:
             self.close()
-            raise ConnectionError(f"cannot connect to the broker at {settings.host}:{settings.port}")
+            reason = f"refused ({refused[0]})" if refused else f"no answer within {timeout_s}s (certificate refused?)"
+            raise ShadowAccessError(f"cannot connect to {where}: {reason}")
 
     def close(self) -> None:
         self._client.disconnect()
@@ -255,12 +302,12 @@ class MqttShadowBackend:
         self.close()
 
     def _on_message(self, client, userdata, message) -> None:
-        try:
-            body = json.loads(message.payload)
-        except ValueError:
+        try:  # paho's network thread: a bad answer must not stop it
+            body = _parse_answer(message.payload)
+        except ShadowAccessError:
             return
         with self._lock:
-            waiter = self._answers.get(body.get("clientToken")) if isinstance(body, dict) else None
+            waiter = self._answers.get(body.get("clientToken"))
         if waiter:
             waiter[1].append((message.topic.rsplit("/", 1)[-1], body))
             waiter[0].set()
@@ -279,11 +326,15 @@ class MqttShadowBackend:
         with self._lock:
             self._answers[token] = (event, answers)
         try:
-            info = self._client.publish(shadow_topic(thing, op, shadow),
-                                        json.dumps({**body, "clientToken": token}).encode(), qos=1)
-            info.wait_for_publish(self.timeout_s)
+            try:
+                info = self._client.publish(shadow_topic(thing, op, shadow),
+                                            json.dumps({**body, "clientToken": token}).encode(), qos=1)
+                info.wait_for_publish(self.timeout_s)
+            except (RuntimeError, ValueError) as exc:  # paho: not connected, or its queue is full
+                raise ShadowAccessError(f"shadow {op} on {thing} not sent: {exc}") from exc
             if not event.wait(self.timeout_s):
-                raise TimeoutError(f"no answer from the shadow service to {op} on {thing} within {self.timeout_s}s")
+                raise ShadowAccessError(
+                    f"no answer from the shadow service to {op} on {thing} within {self.timeout_s}s")
             return answers[0]
         finally:
             with self._lock:
@@ -294,7 +345,7 @@ class MqttShadowBackend:
         if outcome == "rejected":
             if body.get("code") == 404:
                 return None
-            raise RuntimeError(f"shadow get rejected: {body.get('code')} {body.get('message')}")
+            raise ShadowAccessError(f"shadow get rejected: {body.get('code')} {body.get('message')}")
         return body
 
     def update(self, thing: str, shadow: str, document: dict[str, Any]) -> dict[str, Any]:

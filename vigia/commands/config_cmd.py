@@ -1,10 +1,16 @@
-"""`vigia config set | show`: per-camera settings through the gateway's `vigia-config` named shadow."""
+"""`vigia config set | show`: per-camera settings through the gateway's `vigia-config` named shadow.
+
+`field=null` deletes the field from desired: the camera falls back to its default. A broker, endpoint or
+credential problem, or a refused value, is one line on stderr and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
+from collections.abc import Callable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,18 +29,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--mqtt-client-id", default="vigia-config-cli")
         p.add_argument("--region", help="AWS region for the iot backend")
 
-    setp = csub.add_parser("set", help="validate and write desired settings, e.g. threshold=0.6 filters.min_area=0.001")
+    setp = csub.add_parser("set", help="validate and write desired settings, e.g. threshold=0.6 "
+                                       "filters.min_area=0.001; field=null removes the field (back to its default)")
     backend_options(setp)
     setp.add_argument("--camera", action="append", default=[], help="camera id (repeatable)")
     setp.add_argument("--all-cameras", action="store_true", help="every camera the gateway has or reports")
     setp.add_argument("--defaults", action="store_true", help="the defaults for unlisted cameras")
     setp.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
-    setp.set_defaults(func=_set)
+    setp.set_defaults(func=_one_line_errors(_set))
 
     show = csub.add_parser("show", help="desired beside reported per camera; drift highlighted")
     backend_options(show)
     show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=_one_line_errors(_show))
+
+
+def _one_line_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """What an operator can fix (broker down, certificate refused, bad value, shadow kept changing) is one
+    line on stderr and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from cloud.config_admin import ConflictError, ShadowAccessError
+
+        try:
+            return command(args)
+        except (ShadowAccessError, ConflictError, ValueError, OSError) as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"vigia config {args.config_command}: error: {message}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _backend(args: argparse.Namespace):
