@@ -10,7 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="gateway + cloud verifier end to end, no AWS account or broker")
     parser.add_argument("--source", action="append",
                         help="video file or folder of clips (default: Debian opencv-doc vtest.avi and tree.avi)")
-    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where clips and records go")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"),
+                        help="where clips and records go: a new or empty folder, or one an earlier demo made "
+                             "(a later run adds to it; nothing is deleted)")
     parser.add_argument("--config", type=Path, help="GatewayConfig JSON for the gateway")
     parser.set_defaults(func=_run)
 
@@ -27,6 +29,8 @@ def default_sources(cache: Path) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from vigia.demo import run_demo
+    from vigia.demo_store import DemoDataDir
 
+    DemoDataDir.claim(args.data_dir)  # refuse someone else's folder before fetching footage or loading models
     sources = args.source or default_sources(Path(".cache"))
     return run_demo(sources, args.data_dir, args.config)
