@@ -159,6 +159,7 @@ class LiveSource:
         self._thread: threading.Thread | None = None
         self._t0 = time.monotonic()
         self._last_ts = -1.0
+        self._delivered = 0  # frames queued from the current connection (reader thread only)
         # status, under the lock
         self._state: CameraState = "connecting"
         self._last_frame_at: float | None = None
@@ -207,8 +208,11 @@ class LiveSource:
 
     # -- the consumer side --------------------------------------------------------------------------
     def frames(self, stop: threading.Event) -> Iterator[Frame | SourceGap]:
-        """Frames and gaps until `stop` is set (then the source is closed)."""
+        """Frames and gaps until `stop` is set (then the source is closed). Reading starts at this call."""
         self._start()
+        return self._iterate(stop)
+
+    def _iterate(self, stop: threading.Event) -> Iterator[Frame | SourceGap]:
         try:
             while not stop.is_set() and not self._halt.is_set():
                 with self._ready:
@@ -262,7 +266,8 @@ class LiveSource:
         failures = 0
         ever_connected = False
         while not self._halt.is_set():
-            delivered = 0
+            self._delivered = 0
+            opened = False
             try:
                 reader = VideoReader(self.uri, open_timeout_s=self.open_timeout_s,
                                      read_timeout_s=self.stall_timeout_s)
@@ -273,12 +278,12 @@ class LiveSource:
                 if ever_connected:
                     with self._lock:
                         self._reconnects += 1
-                ever_connected = True
+                ever_connected = opened = True
                 self._set_state("connected", "camera source connected", width=reader.width,
                                 height=reader.height, fps=round(reader.fps, 3), reconnects=self._reconnects)
                 state = "reconnecting"
                 try:
-                    delivered = self._read(reader)
+                    self._read(reader)
                     reason = "the stream ended"
                 except VideoError as exc:
                     reason = str(exc)
@@ -288,28 +293,30 @@ class LiveSource:
                     reader.close()
             if self._halt.is_set():
                 return
-            if delivered:
+            if self._delivered:
                 failures = 0
                 self._put(SourceGap(reason=redact_uri(reason)))
             delay = random.uniform(0.0, min(self.backoff_max_s, self.backoff_min_s * 2 ** failures))
             failures += 1
-            message = {"stalled": "camera source stalled; reconnecting",
-                       "connecting": "camera source unavailable; retrying"}.get(
-                state, "camera source lost; reconnecting")
+            if not opened:
+                message = "camera source unavailable; retrying"
+            elif state == "stalled":
+                message = "camera source stalled; reconnecting"
+            else:
+                message = "camera source lost; reconnecting"
             self._set_state(state, message, logging.WARNING, reason=reason, retry_in_s=delay, attempt=failures)
             if self._halt.wait(delay):
                 return
 
-    def _read(self, reader: VideoReader) -> int:
-        """Sampled frames of one connection into the queue; returns how many. Raises on stall or error."""
+    def _read(self, reader: VideoReader) -> None:
+        """Sampled frames of one connection into the queue (counted in `_delivered`). Raises on stall or error."""
         base: float | None = None  # ts = base + the frame's pts seconds within this connection
         wall_anchor = (0.0, 0.0)  # (ts, epoch) at the connection's first frame
         sampler = Sampler(self._sample_fps)
-        delivered = 0
         for pts_s, frame in reader.decoded():
             now = time.monotonic()
             if self._halt.is_set():
-                return delivered
+                return
             elapsed = now - self._t0
             ts = base + pts_s if base is not None else None
             if ts is None or ts <= self._last_ts or abs(ts - elapsed) > MAX_DRIFT_S:
@@ -325,5 +332,4 @@ class LiveSource:
                 continue
             image = frame.to_ndarray(format="bgr24")
             self._put(Frame(ts=ts, image=image, wall=wall_anchor[1] + (ts - wall_anchor[0])))
-            delivered += 1
-        return delivered
+            self._delivered += 1

@@ -125,12 +125,14 @@ class VideoReader:
             options = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
         if self.live:
             options["analyzeduration"] = LIVE_ANALYZE_US
+        started = time.monotonic()
         try:
             container = av.open(self.uri, mode="r", options=options,
                                 timeout=(self.open_timeout_s, self.read_timeout_s))
-        except av.error.ExitError as exc:
-            raise VideoError(f"{self.name}: no answer within {self.open_timeout_s:g} s") from exc
         except (av.error.FFmpegError, OSError) as exc:
+            # An interrupted wait surfaces as ExitError, or (RTSP) as "invalid data": the clock tells.
+            if isinstance(exc, av.error.ExitError) or time.monotonic() - started >= self.open_timeout_s * 0.95:
+                raise VideoError(f"{self.name}: no answer within {self.open_timeout_s:g} s") from exc
             if self.live:
                 raise VideoError(f"{self.name}: cannot connect: {_describe(exc)}") from exc
             raise VideoError(f"{self.name}: cannot open it (corrupt, truncated or unsupported): "
@@ -185,10 +187,11 @@ class VideoReader:
         bad = 0
         last_ts = -math.inf
         index = 0
-        last_frame_at = time.monotonic()
+        last_frame_at = last_packet_at = time.monotonic()
         try:
             for packet in self._container.demux(stream):
-                if self.live and time.monotonic() - last_frame_at > self.read_timeout_s:
+                last_packet_at = time.monotonic()
+                if self.live and last_packet_at - last_frame_at > self.read_timeout_s:
                     # Packets keep coming (other streams, undecodable ones) but no picture does.
                     raise VideoError(f"{self.name}: no frame for {self.read_timeout_s:g} s (stalled)")
                 try:
@@ -217,11 +220,12 @@ class VideoReader:
                     last_frame_at = time.monotonic()
                     index += 1
                     yield ts, frame
-        except av.error.ExitError as exc:
-            raise VideoError(f"{self.name}: no data for {self.read_timeout_s:g} s (stalled)") from exc
         except EOFError:
             return
         except (av.error.FFmpegError, OSError) as exc:
+            if isinstance(exc, av.error.ExitError) or (
+                    time.monotonic() - last_packet_at >= self.read_timeout_s * 0.95):
+                raise VideoError(f"{self.name}: no data for {self.read_timeout_s:g} s (stalled)") from exc
             raise VideoError(f"{self.name}: read failed after {index} frame(s): {_describe(exc)}") from exc
 
     def frames(self, sample_fps: float | None = None, *, start_s: float = 0.0,
