@@ -140,6 +140,7 @@ class ShadowSync:
             self.transport.subscribe(self._topic(op), self._on_response)
         self._need_sync = True
         self._start_thread()
+        self._enqueue("resync", None)  # wake the worker now rather than at its first tick
 
     def stop(self) -> None:
         self._stop.set()
