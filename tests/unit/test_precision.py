@@ -56,6 +56,13 @@ def test_compiled_model_runs_in_f32_by_default(model_dir: Path) -> None:
     assert det.compiled_property("CPU_DENORMALS_OPTIMIZATION") is False
     assert det.inference_precision == "f32"
     assert det.ref.inference_precision == "f32"
+    assert _convolution_precisions(det) == {"f32"}  # what the plugin really built, not only the hint
+
+
+def _convolution_precisions(det: PersonDetector) -> set[str]:
+    runtime = det._compiled.get_runtime_model()  # the executable graph, as the plugin built it
+    return {op.get_rt_info()["runtimePrecision"].astype(str) for op in runtime.get_ops()
+            if op.get_rt_info()["layerType"].astype(str) == "Convolution"}
 
 
 def test_configured_bf16_is_passed_through(model_dir: Path) -> None:
@@ -69,6 +76,8 @@ def test_configured_bf16_is_passed_through(model_dir: Path) -> None:
     assert det.compiled_property("INFERENCE_PRECISION_HINT").to_string() == running
     assert det.inference_precision == running
     assert det.ref.inference_precision == running
+    built = _convolution_precisions(det)
+    assert built == {"f32"} if running == "f32" else "bf16" in built  # bf16 may leave a layer or two in f32
 
 
 def test_unknown_precision_is_refused_by_name(model_dir: Path) -> None:
