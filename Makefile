@@ -29,6 +29,13 @@ services:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; fi
 	@if [ ! -f $(OPENCV_DOC) ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opencv-doc >/dev/null; fi
+	@# GStreamer's RTSP server (run by /usr/bin/python3 through gi) for the live-source tests.
+	@if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); \
+		from gi.repository import GstRtspServer" 2>/dev/null || ! command -v gst-inspect-1.0 >/dev/null \
+		|| ! gst-inspect-1.0 h264parse >/dev/null 2>&1 || ! gst-inspect-1.0 matroskademux >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gir1.2-gst-rtsp-server-1.0 \
+		python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+		gstreamer1.0-libav gstreamer1.0-tools >/dev/null; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -38,7 +38,7 @@ def gstreamer_available() -> str | None:
     probe = subprocess.run(
         [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
          "from gi.repository import GstRtspServer; from gi.repository import Gst; Gst.init(None); "
-         "assert Gst.ElementFactory.find('matroskademux') and Gst.ElementFactory.find('rtph264pay')"],
+         "assert all(Gst.ElementFactory.find(e) for e in ('matroskademux', 'h264parse', 'rtph264pay'))"],
         capture_output=True, text=True, timeout=60, check=False)
     if probe.returncode != 0:
         return ("GStreamer's RTSP server is missing (make services installs gir1.2-gst-rtsp-server-1.0, "
