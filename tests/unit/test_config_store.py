@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cloud.shadow_service import ShadowError, ShadowStore
-from contracts import CameraConfig
+from contracts import CameraConfig, GatewayConfig
 from contracts.shadow_state import merge_state
 from edge_agent.config_store import ConfigStore, project
 
@@ -149,3 +149,66 @@ def test_shadow_store_rejects_oversize_and_bad_requests():
         with pytest.raises(ShadowError) as err:
             shadows.update("gw1", "s", bad)
         assert err.value.code == 400
+
+
+# --- whole documents, summarised refusals, bounds ---------------------------------------------------------
+def test_full_document_rebuilds_from_base_and_keeps_last_good_on_refusal(tmp_path):
+    base = GatewayConfig(cameras={"cam0": CameraConfig(sample_fps=1)})
+    store = ConfigStore(tmp_path / "cfg.json", initial=base)
+    store.apply({"cameras": {"cam1": {"threshold": 0.6, "sample_fps": 2}, "cam2": {"threshold": 0.7}}}, version=1)
+    # the whole desired state: cam1 lost sample_fps, cam2 is gone, cam0 comes from the gateway's own file
+    result = store.apply({"defaults": {"sample_fps": 3}, "cameras": {"cam1": {"threshold": 0.6}}}, version=2,
+                         full=True)
+    assert result.ok and store.version == 2
+    assert store.for_camera("cam1").sample_fps == 3 and store.for_camera("cam1").threshold == 0.6
+    assert "cam2" not in store.config.cameras and store.for_camera("cam2").sample_fps == 3
+    assert store.for_camera("cam0").sample_fps == 1
+    # a refused camera or defaults keeps what runs; errors are exactly this document's
+    result = store.apply({"defaults": {"sample_fps": 99}, "cameras": {"cam1": {"threshold": 5}}}, version=3, full=True)
+    assert set(result.errors) == {"defaults", "cam1"} == set(store.errors)
+    assert store.for_camera("cam1").threshold == 0.6 and store.config.defaults.sample_fps == 3
+    store.apply({"cameras": {"cam1": {"threshold": 0.6}}}, version=4, full=True)
+    assert store.errors == {} and store.config.defaults.sample_fps == 5  # defaults key deleted: back to base
+
+
+def test_unknown_keys_make_one_error_and_keep_the_last_good_config(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    store.apply({"cameras": {"cam1": {"threshold": 0.6}}}, version=1)
+    poison = {f"key{i}": {"deep": i} for i in range(400)}
+    result = store.apply(poison | {"cameras": {"cam1": {f"f{i}": 1 for i in range(400)} | {"threshold": 0.9}}},
+                         version=2)
+    assert set(result.errors) == {"_unknown", "cam1"}
+    assert result.errors["_unknown"] == ("400 unknown fields refused (expected schema_version, defaults, cameras): "
+                                         "'key0', 'key1', 'key2', 'key3', 'key4' (+395 more)")
+    assert result.errors["cam1"].endswith("(+395 more)") and len(result.errors["cam1"]) <= 600
+    assert store.for_camera("cam1").threshold == 0.6 and store.version == 1
+
+
+def test_delta_names_the_refusals_it_did_not_settle(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    store.apply({"cameras": {"cam1": {"threshold": 5}}, "junk": 1}, version=1)
+    result = store.apply({"cameras": {"cam2": {"threshold": 0.7}}}, version=2)
+    assert result.unsettled == {"cam1", "_unknown"}  # maybe deleted since: the caller re-reads the document
+    result = store.apply({"cameras": {"cam1": {"threshold": 0.6}}, "junk": 1}, version=3)
+    assert result.unsettled == set() and set(store.errors) == {"_unknown"}
+
+
+def test_camera_ids_and_counts_are_bounded(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    store.apply({"cameras": {"cam1": {"threshold": 0.6}}}, version=1)
+    bad_ids = {"../etc": {}, "-x": {}, "a..b": {}, "_document": {"threshold": 0.7}}
+    result = store.apply({"cameras": bad_ids}, version=2)
+    assert set(result.errors) == {"_invalid_cameras"}
+    assert result.errors["_invalid_cameras"].startswith("4 camera ids not valid")
+    result = store.apply({"cameras": {f"c{i}": {"threshold": 0.7} for i in range(65)}}, version=3, full=True)
+    assert result.errors == {"cameras": "cameras: 65 cameras listed, at most 64"}
+    assert store.for_camera("cam1").threshold == 0.6 and store.config.cameras.keys() == {"cam1"}
+
+
+def test_stored_errors_are_bounded_on_load(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"version": 3, "config": GatewayConfig().model_dump(mode="json"),
+                                "errors": {f"k{i}" * 40: "x" * 5000 for i in range(500)}}))
+    store = ConfigStore(path)
+    assert len(store.errors) == 100 and max(len(k) for k in store.errors) == 64
+    assert max(len(v) for v in store.errors.values()) == 600
