@@ -87,3 +87,19 @@ def test_read_frames_clear_errors(tmp_path: Path) -> None:
         list(read_frames(tmp_path / "bad.png"))
     with pytest.raises(ClipNotFound):
         list(read_frames(tmp_path / "none.avi"))
+
+
+def test_read_frames_follows_presentation_times(tmp_path: Path) -> None:
+    """A variable-rate segment (the gateway's MKV): times are the frames' own, ranges cut on them."""
+    import numpy as np
+
+    from models.video import SegmentWriter
+
+    writer = SegmentWriter(tmp_path / "v.mkv", 32, 24)
+    for i, ts in enumerate([0.0, 0.1, 0.15, 1.0, 2.5, 2.6]):
+        writer.write(ts, np.full((24, 32, 3), i * 40, np.uint8))
+    writer.close()
+    assert [round(t, 3) for t, _ in read_frames(tmp_path / "v.mkv")] == [0.0, 0.1, 0.15, 1.0, 2.5, 2.6]
+    picked = list(read_frames(tmp_path / "v.mkv", start_s=0.1, end_s=2.5, every_s=0.5))
+    assert [round(t, 3) for t, _ in picked] == [0.1, 1.0, 2.5]
+    assert [round(float(f.mean()) / 40) for _, f in picked] == [1, 3, 4]

@@ -62,3 +62,25 @@ def test_segment_frames_are_chosen_in_the_event_window(tmp_path: Path) -> None:
 
 def test_candidate_offsets_are_taken_relative_to_the_segment() -> None:
     assert segment_time(candidate(start=12.0, end=14.0, best=13.0, clip_offset=10.0), 10.0) == (2.0, 4.0, 3.0)
+
+
+def test_variable_rate_segment_from_the_gateway_is_read_at_its_real_times(tmp_path: Path) -> None:
+    """The gateway's recorder keeps each frame's time; the verifier finds the frames the gateway saw.
+
+    At a nominal 5 fps the frame seen at 103.0 s would sit at 1.0 s into the segment, not 3.0 s.
+    """
+    from edge_agent.segments import SegmentRecorder
+
+    times = [100.0, 100.1, 100.2, 100.3, 101.5, 103.0, 103.05, 103.1, 104.0]
+    recorder = SegmentRecorder(tmp_path, "cam", fps=5.0)
+    recorder.push(times[0], np.full((48, 64, 3), 0, np.uint8))
+    recorder.start("evt")
+    for i, ts in enumerate(times[1:], start=1):
+        recorder.push(ts, np.full((48, 64, 3), i * 25, np.uint8))
+    ref = recorder.finish()
+    assert ref.offset_s == 100.0
+    cand = candidate(start=103.0, end=103.1, best=103.05).model_copy(update={"clip": ref})
+    frames, total = read_segment(tmp_path / ref.uri, cand, max_frames=3, margin=0.0)
+    assert total == len(times)
+    assert [round(t, 3) for t, _ in frames] == [3.0, 3.05, 3.1]
+    assert [round(float(f.mean()) / 25) for _, f in frames] == [5, 6, 7]
