@@ -39,7 +39,7 @@ class SegmentRecorder:
     with their own time stamps to `<root>/<camera_id>/<event_id>.mkv` (written as `.part` until done)."""
 
     def __init__(self, root: Path, camera_id: str, fps: float, quality: int = 90,
-                 codec: SegmentCodec = "mjpeg") -> None:
+                 codec: SegmentCodec = "h264") -> None:
         self.root = Path(root)
         self.camera_id = camera_id
         self.fps = fps  # the nominal (sample) rate, recorded in the ClipRef; times come from the frames

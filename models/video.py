@@ -334,11 +334,12 @@ _MS = Fraction(1, 1000)
 class SegmentWriter:
     """A Matroska segment whose frames keep their real times (pts in milliseconds from `write`'s ts).
 
-    `mjpeg` costs one JPEG encode a frame and no state between frames; `h264` (libx264 ultrafast,
-    zerolatency, one thread) is several times smaller. Raises OSError subclasses (av's) on I/O failure.
+    `h264` (libx264 ultrafast, zerolatency, one thread) costs about what `mjpeg` costs a frame on the
+    2-core gateway and is about 5x smaller (benchmarks/bench_segment_writer.py), so it is the default;
+    `mjpeg` has no state between frames. Raises OSError subclasses (av's) on I/O failure.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, *, codec: SegmentCodec = "mjpeg",
+    def __init__(self, path: str | Path, width: int, height: int, *, codec: SegmentCodec = "h264",
                  quality: int = 90, nominal_fps: float = 5.0) -> None:
         self.path = Path(path)
         self.width, self.height = width, height
@@ -348,8 +349,10 @@ class SegmentWriter:
         try:
             rate = Fraction(nominal_fps).limit_denominator(1000) if nominal_fps > 0 else Fraction(5)
             if codec == "h264":
+                # A keyframe every ~2 s: the verifier's seek decodes at most that much to reach a frame.
                 stream = self._container.add_stream("libx264", rate=rate, options={
-                    "preset": "ultrafast", "tune": "zerolatency", "crf": str(_crf(quality))})
+                    "preset": "ultrafast", "tune": "zerolatency", "crf": str(_crf(quality)),
+                    "g": str(max(1, round(2 * float(rate))))})
                 stream.pix_fmt = "yuv420p"
                 stream.codec_context.thread_count = 1
             else:
@@ -357,7 +360,8 @@ class SegmentWriter:
                 stream.pix_fmt = "yuvj420p"
                 stream.codec_context.qscale = True
                 stream.codec_context.global_quality = _qscale(quality) * 118  # FF_QP2LAMBDA
-            stream.width, stream.height = width, height
+            # 4:2:0 needs even sizes: an odd column or row is dropped (the encoder scales to this).
+            stream.width, stream.height = width - width % 2, height - height % 2
             stream.time_base = _MS
             stream.codec_context.time_base = _MS
         except BaseException:

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from edge_agent.segments import PRE_ROLL_S, SegmentError, SegmentRecorder, SourceClipRecorder
-from models.video import VideoReader
+from models.video import SegmentCodec, SegmentWriter, VideoReader
 
 
 def image(value: int) -> np.ndarray:
     return np.full((48, 64, 3), value, np.uint8)
 
 
-def test_segment_keeps_real_times_and_a_time_bounded_pre_roll(tmp_path: Path) -> None:
-    recorder = SegmentRecorder(tmp_path, "cam", fps=5.0)
+@pytest.mark.parametrize("codec", ["h264", "mjpeg"])
+def test_segment_keeps_real_times_and_a_time_bounded_pre_roll(tmp_path: Path, codec: SegmentCodec) -> None:
+    recorder = SegmentRecorder(tmp_path, "cam", fps=5.0, codec=codec)
     times = [10.0, 10.5, 11.0, 12.1, 12.2, 12.25, 12.9, 14.0]  # a variable rate, with a hole
     for i, ts in enumerate(times[:4]):
         recorder.push(ts, image(i * 20))
@@ -80,3 +81,12 @@ def test_unwritable_folder_raises_segment_error(tmp_path: Path) -> None:
     with pytest.raises(SegmentError, match="cannot keep the clip"):
         keeper.finish()
     assert not keeper.recording
+
+
+def test_odd_frame_sizes_are_written(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path / "odd.mkv", 65, 49)
+    writer.write(0.0, np.full((49, 65, 3), 90, np.uint8))
+    writer.close()
+    with VideoReader(tmp_path / "odd.mkv") as reader:
+        [frame] = list(reader.frames())
+    assert frame.image.shape == (48, 64, 3)
