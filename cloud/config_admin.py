@@ -277,10 +277,16 @@ class MqttShadowBackend:
 
         def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
             if reason.is_failure:
-                refused.append(str(reason))
+                refused.append(f"refused ({reason})")
             connected.set()
 
+        def on_disconnect(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+            if not connected.is_set():  # closed before CONNACK: with TLS 1.3 a refused certificate shows so
+                refused.append(f"connection closed before it was accepted, certificate refused? ({reason})")
+                connected.set()
+
         self._client.on_connect = on_connect
+        self._client.on_disconnect = on_disconnect
         try:
             self._client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
         except OSError as exc:  # refused, unreachable, TLS handshake (certificate) failure
@@ -288,7 +294,7 @@ class MqttShadowBackend:
         self._client.loop_start()
         if not connected.wait(timeout_s) or refused:
             self.close()
-            reason = f"refused ({refused[0]})" if refused else f"no answer within {timeout_s}s (certificate refused?)"
+            reason = refused[0] if refused else f"no answer within {timeout_s}s"
             raise ShadowAccessError(f"cannot connect to {where}: {reason}")
 
     def close(self) -> None:
