@@ -180,7 +180,8 @@ class ConfigStore:
             except ValidationError as exc:  # a rule of the whole document; keep what runs
                 result.errors["cameras"] = truncate(describe_validation_error(exc), MAX_ERROR_CHARS)
             else:
-                if result.applied or candidate != running:
+                # a whole document re-read (every few minutes) that changes nothing wakes no listener
+                if candidate != running or (result.applied and not full):
                     new_config = candidate
             before = self._commit(result, new_config, version, full, covered)
         if full and new_config is not None:
@@ -266,8 +267,8 @@ class ConfigStore:
                 result.unsettled = set(self._errors) - covered - set(result.applied)
             if new_config is not None:
                 self._config = new_config
-                if version is not None:
-                    self._version = version
+            if (new_config is not None or (full and result.applied)) and version is not None:
+                self._version = version
             result.version = self._version
             self._save()
         return before

@@ -212,3 +212,14 @@ def test_stored_errors_are_bounded_on_load(tmp_path):
     store = ConfigStore(path)
     assert len(store.errors) == 100 and max(len(k) for k in store.errors) == 64
     assert max(len(v) for v in store.errors.values()) == 600
+
+
+def test_rereading_an_unchanged_document_wakes_no_listener(tmp_path):
+    store = ConfigStore(tmp_path / "cfg.json")
+    seen = []
+    store.add_listener(lambda config, version: seen.append(version))
+    desired = {"cameras": {"cam1": {"threshold": 0.6}}}
+    store.apply(desired, version=4, full=True)
+    store.apply(desired, version=4, full=True)
+    store.apply(desired, version=5, full=True)  # another key changed and changed back: same config
+    assert seen == [4] and store.version == 5
