@@ -187,6 +187,7 @@ class VideoReader:
         bad = 0
         last_ts = -math.inf
         index = 0
+        guess = _StampGuess()
         last_frame_at = last_packet_at = time.monotonic()
         try:
             for packet in self._container.demux(stream):
@@ -204,7 +205,7 @@ class VideoReader:
                         raise VideoError(f"{self.name}: {bad} packets in a row do not decode (corrupt)") from exc
                     continue
                 for frame in frames:
-                    stamp = frame.pts if frame.pts is not None else frame.dts
+                    stamp = guess.stamp(frame.pts, frame.dts)
                     if stamp is None:
                         if last_ts == -math.inf:
                             if self.live:
@@ -231,10 +232,9 @@ class VideoReader:
     def frames(self, sample_fps: float | None = None, *, start_s: float = 0.0,
                end_s: float | None = None) -> Iterator[VideoFrame]:
         """Frames in [start_s, end_s], one per 1/sample_fps seconds of stream time (all without a rate)."""
-        if start_s > SEEK_AHEAD_S and not self.live:
-            self._seek(start_s)
+        decoded = self._frames_from(start_s) if start_s > SEEK_AHEAD_S and not self.live else self.decoded()
         sampler = Sampler(sample_fps, start_s)
-        for ts, frame in self.decoded():
+        for ts, frame in decoded:
             if ts + 1e-6 < start_s:
                 continue
             if end_s is not None and ts > end_s + 1e-6:
@@ -318,6 +318,29 @@ class VideoReader:
             self._container.seek(offset, stream=stream, backward=True, any_frame=False)
         except (av.error.FFmpegError, OSError) as exc:
             raise VideoError(f"{self.name}: cannot seek to {target_s:.3f} s: {_describe(exc)}") from exc
+
+
+class _StampGuess:
+    """ffmpeg's best-effort time stamp: the frame's pts unless pts went backwards more often than dts.
+
+    Packed B-frames in AVI (Megamind.avi's MPEG-4) come out with shuffled pts but ordered dts.
+    """
+
+    def __init__(self) -> None:
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def stamp(self, pts: int | None, dts: int | None) -> int | None:
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None and (dts is None or self.faulty_pts <= self.faulty_dts):
+            return pts
+        return dts
 
 
 def open_video(uri: str | Path, *, open_timeout_s: float = 10.0, read_timeout_s: float = 10.0) -> VideoReader:
