@@ -33,6 +33,7 @@ MAX_SAMPLE_FPS = 60.0
 # A live stream's own clock may not jump further than this from the wall clock before ts is re-anchored.
 MAX_DRIFT_S = 10.0
 ERROR_CHARS = 512
+CLOSE_WAIT_S = 1.0
 
 
 class SourceError(RuntimeError):
@@ -196,6 +197,8 @@ class LiveSource:
     def _set_state(self, state: CameraState, message: str, level: int = logging.INFO, *,
                    reason: str | None = None, retry_in_s: float | None = None, **extra: object) -> None:
         with self._lock:
+            if self._state == "stopped":
+                return  # the reader thread finishing a bounded wait after close(): nothing to say
             self._state = state
             if reason is not None:
                 self._last_error = redact_uri(reason)[:ERROR_CHARS]
@@ -233,13 +236,14 @@ class LiveSource:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop reading; returns within about the longest bounded wait (open or stall timeout)."""
+        """Stop reading. Waits at most CLOSE_WAIT_S: a reader thread still inside a bounded open or read
+        (up to open_timeout_s / stall_timeout_s) closes its connection and ends on its own right after."""
         if self._halt.is_set():
             return
         self._halt.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=max(self.open_timeout_s, self.stall_timeout_s) + 2.0)
+            thread.join(timeout=CLOSE_WAIT_S)
         with self._ready:
             self._queue.clear()
             self._ready.notify_all()
@@ -275,6 +279,9 @@ class LiveSource:
                 reason = str(exc)
                 state: CameraState = "reconnecting" if ever_connected else "connecting"
             else:
+                if self._halt.is_set():
+                    reader.close()
+                    return
                 if ever_connected:
                     with self._lock:
                         self._reconnects += 1
