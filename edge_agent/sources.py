@@ -24,7 +24,7 @@ import numpy as np
 
 from contracts import redact_uri
 from contracts.telemetry import CameraState, CameraStatus
-from models.video import Sampler, VideoError, VideoReader, is_live_uri
+from models.video import Sampler, VideoError, VideoReader, VideoStalled, is_live_uri
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,8 @@ class LiveSource:
             try:
                 reader = VideoReader(self.uri, open_timeout_s=self.open_timeout_s,
                                      read_timeout_s=self.stall_timeout_s)
-            except VideoError as exc:
-                reason = str(exc)
+            except Exception as exc:
+                reason = str(exc) if isinstance(exc, VideoError) else self._unexpected(exc)
                 state: CameraState = "reconnecting" if ever_connected else "connecting"
             else:
                 if self._halt.is_set():
@@ -292,10 +292,12 @@ class LiveSource:
                 try:
                     self._read(reader)
                     reason = "the stream ended"
+                except VideoStalled as exc:
+                    reason, state = str(exc), "stalled"
                 except VideoError as exc:
                     reason = str(exc)
-                    if "stalled" in reason:
-                        state = "stalled"
+                except Exception as exc:  # a bug or a frame that cannot be converted: the camera stays up
+                    reason = self._unexpected(exc)
                 finally:
                     reader.close()
             if self._halt.is_set():
@@ -303,7 +305,8 @@ class LiveSource:
             if self._delivered:
                 failures = 0
                 self._put(SourceGap(reason=redact_uri(reason)))
-            delay = random.uniform(0.0, min(self.backoff_max_s, self.backoff_min_s * 2 ** failures))
+            # The exponent is capped: a camera that is down for months must not overflow the float.
+            delay = random.uniform(0.0, min(self.backoff_max_s, self.backoff_min_s * 2 ** min(failures, 30)))
             failures += 1
             if not opened:
                 message = "camera source unavailable; retrying"
@@ -314,6 +317,13 @@ class LiveSource:
             self._set_state(state, message, logging.WARNING, reason=reason, retry_in_s=delay, attempt=failures)
             if self._halt.wait(delay):
                 return
+
+    def _unexpected(self, exc: Exception) -> str:
+        """An error the reader does not expect; logged without a traceback (it may quote the URL)."""
+        reason = redact_uri(f"{type(exc).__name__}: {exc}")[:ERROR_CHARS]
+        log.error("camera source reader failed", extra={"camera_id": self.camera_id, "source": self.source,
+                                                        "error": reason})
+        return reason
 
     def _read(self, reader: VideoReader) -> None:
         """Sampled frames of one connection into the queue (counted in `_delivered`). Raises on stall or error."""

@@ -46,6 +46,10 @@ class VideoError(RuntimeError):
     """A video that cannot be opened or read; the message names it with credentials redacted."""
 
 
+class VideoStalled(VideoError):
+    """A stream that stopped delivering frames for longer than the read timeout."""
+
+
 def is_live_uri(uri: str) -> bool:
     return bool(_LIVE.match(uri.strip()))
 
@@ -194,7 +198,7 @@ class VideoReader:
                 last_packet_at = time.monotonic()
                 if self.live and last_packet_at - last_frame_at > self.read_timeout_s:
                     # Packets keep coming (other streams, undecodable ones) but no picture does.
-                    raise VideoError(f"{self.name}: no frame for {self.read_timeout_s:g} s (stalled)")
+                    raise VideoStalled(f"{self.name}: no frame for {self.read_timeout_s:g} s (stalled)")
                 try:
                     frames = packet.decode()
                     bad = 0
@@ -226,7 +230,7 @@ class VideoReader:
         except (av.error.FFmpegError, OSError) as exc:
             if isinstance(exc, av.error.ExitError) or (
                     time.monotonic() - last_packet_at >= self.read_timeout_s * 0.95):
-                raise VideoError(f"{self.name}: no data for {self.read_timeout_s:g} s (stalled)") from exc
+                raise VideoStalled(f"{self.name}: no data for {self.read_timeout_s:g} s (stalled)") from exc
             raise VideoError(f"{self.name}: read failed after {index} frame(s): {_describe(exc)}") from exc
 
     def frames(self, sample_fps: float | None = None, *, start_s: float = 0.0,

@@ -142,3 +142,26 @@ def test_slow_consumer_gets_the_newest_frames_and_drops_are_counted(tmp_path: Pa
     assert gap.reason == "the stream ended"
     assert second.ts - first.ts == pytest.approx(0.1, abs=1e-6)  # the last two frames, 0.1 s apart
     assert int(second.image.mean()) == pytest.approx(29 * 8, abs=3)
+
+
+def test_a_camera_down_for_long_keeps_being_retried(caplog: pytest.LogCaptureFixture) -> None:
+    """Past a thousand failed attempts the backoff's exponent must not overflow (months at 30 s apart)."""
+    caplog.set_level(logging.WARNING, logger="edge_agent.sources")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = LiveSource(f"rtsp://127.0.0.1:{port}/x", "cam", 5.0, backoff_min_s=1e-6, backoff_max_s=1e-5)
+    stop = threading.Event()
+    items = source.frames(stop)
+
+    def attempts() -> int:
+        return max((getattr(r, "attempt", 0) for r in list(caplog.records)), default=0)
+
+    deadline = time.monotonic() + 60
+    while attempts() <= 1100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = source._thread is not None and source._thread.is_alive()
+    stop.set()
+    list(items)
+    assert attempts() > 1100
+    assert alive
