@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -113,14 +114,16 @@ class RtspServer:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
         deadline = time.monotonic() + timeout_s
         while True:
-            self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                          env=env)
-            assert self._proc.stdout is not None
-            line = self._proc.stdout.readline().strip()
-            if line == "READY":
-                return
-            err = self._proc.stderr.read() if self._proc.stderr else ""  # it exited: why
-            self._proc.wait()
+            # stderr to a file: a pipe nobody reads would block the server once GStreamer's warnings fill it.
+            with tempfile.TemporaryFile("w+") as errors:
+                self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+                assert self._proc.stdout is not None
+                line = self._proc.stdout.readline().strip()
+                if line == "READY":
+                    return
+                self._proc.wait()  # it exited: why
+                errors.seek(0)
+                err = errors.read()
             if "Address already in use" not in err or time.monotonic() > deadline:
                 raise RuntimeError(f"RTSP server did not start: {line} {err[-500:]}")
             time.sleep(0.2)  # the old listener's port is still being released
