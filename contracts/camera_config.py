@@ -85,6 +85,14 @@ class TrackingSettings(BaseModel):
     event_gap_s: float = Field(default=3.0, ge=0, le=120, description="tracks this close in time share an event")
     max_event_s: float = Field(default=60.0, ge=1, le=600, description="longest event before a new one starts")
 
+    @model_validator(mode="after")
+    def _consistent(self) -> TrackingSettings:
+        if self.min_duration_s >= self.max_event_s:
+            raise ValueError(f"min_duration_s ({self.min_duration_s}) must be below max_event_s ({self.max_event_s})")
+        if self.event_gap_s >= self.max_event_s:
+            raise ValueError(f"event_gap_s ({self.event_gap_s}) must be below max_event_s ({self.max_event_s})")
+        return self
+
 
 class FpMemoryRef(BaseModel):
     """Points at the camera's learned false-positive memory, which is too large for a shadow."""
@@ -132,6 +140,16 @@ class CameraConfig(BaseModel):
             raise ValueError(
                 f"detect_threshold ({self.detect_threshold}) must not exceed threshold ({self.threshold})"
             )
+        period = 1.0 / self.sample_fps
+        if self.tracking.max_gap_s < period:
+            raise ValueError(f"tracking.max_gap_s ({self.tracking.max_gap_s}) is shorter than one sampled frame "
+                             f"({period:.3f}s at sample_fps {self.sample_fps}): every track would break")
+        # A still object is looked at once a keyframe; its 'already announced' memory must outlive the wait
+        # between two looks, or it is announced again at every keyframe.
+        ttl = self.tracking.stationary_ttl_s
+        if 0 < ttl < self.motion.keyframe_interval_s:
+            raise ValueError(f"tracking.stationary_ttl_s ({ttl}) must be at least motion.keyframe_interval_s "
+                             f"({self.motion.keyframe_interval_s})")
         return self
 
 

@@ -1,8 +1,10 @@
-"""The gateway's first pass: sample → motion gate → detect (async) → filters → FP memory → tracker → events.
+"""The gateway agent: every camera's first pass, one shared detector, one durable outbox.
 
-Frames are analysed in order even though inference runs asynchronously: each sampled frame waits in a
-short queue until its detections (or its "no motion, not analysed" mark) are in, so the tracker and the
-segment recorder see time move forward only. The detector's throughput is the limit, not the plumbing.
+Clip files (one-minute clips dropped in a folder) and live streams (RTSP/HTTP) both go through a
+`CameraSession` (edge_agent/camera.py). The agent owns what the cameras share: the detector, the
+false-positive memories, the stationary registry, the ledger of processed clips and the outbox, and it
+turns a closed event into a candidate. The candidate is in the outbox before anything else can fail;
+a full disk holds it in a small in-memory spill and retries, with one error line per outage.
 """
 
 from __future__ import annotations
@@ -14,90 +16,47 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from contracts import Box, CameraConfig, Candidate, ClipRef, TrackStats, new_event_id
+from contracts import Box, Candidate, ClipRef, TrackStats, new_event_id, redact_uri, validate_camera_id
+from contracts.telemetry import CameraStatus
+from edge_agent.camera import CameraSession, ClipReport, zoom_regions
 from edge_agent.config_provider import ConfigProvider
+from edge_agent.detector_service import SharedDetector
 from edge_agent.events import OpenEvent, encode_snapshot
 from edge_agent.filters import DetectionFilter
-from edge_agent.motion import MotionGate, MotionResult
+from edge_agent.ledger import ClipIdentity, ClipLedger, clip_event_id, clip_identity
 from edge_agent.outbox import Outbox
+from edge_agent.prefetch import prefetched
 from edge_agent.publisher import put_candidate
 from edge_agent.segments import SegmentRecorder, SourceClipRecorder
 from edge_agent.settings import AgentSettings
-from edge_agent.sources import SourceError, iter_clip_uris, open_clip
+from edge_agent.sources import LiveSource, SourceError, SourceGap, is_live, iter_clip_uris, open_clip
 from edge_agent.stationary import StationaryRegistry
-from edge_agent.tracker import Track, Tracker
-from models.detector import Detection, PersonDetector, Region, tile_regions
+from models.detector import Detection, PersonDetector
 from models.fp_memory import FpMemoryStore
 
 log = logging.getLogger("vigia.edge")
 
 MAX_TRACKS_IN_MESSAGE = 32
+MAX_REPORT_CANDIDATES = 256  # a one-minute clip has a handful; this only bounds a pathological one
+MAX_SPILL = 1000  # candidates held in memory while the outbox cannot be written (full disk)
+
+__all__ = ["MAX_TRACKS_IN_MESSAGE", "ClipReport", "EdgeAgent", "camera_from_source", "zoom_regions"]
 
 
-@dataclass
-class ClipReport:
-    clip: str
-    camera_id: str
-    frames_sampled: int = 0
-    detector_frames: int = 0  # sampled frames the detector looked at
-    detector_calls: int = 0  # network inferences (a zoomed crop is one more)
-    candidates: list[Candidate] = field(default_factory=list)
-    dropped_tracks: int = 0
-    fp_suppressed: int = 0
-    error: str | None = None
+class _Status:
+    """A camera's health for the heartbeat, for sources the agent reads itself (clip files)."""
 
+    def __init__(self, source: str) -> None:
+        self.status = CameraStatus(state="starting", source=redact_uri(source)[:512])
 
-@dataclass
-class _Item:
-    ts: float
-    image: np.ndarray
-    motion: MotionResult | None = None
-    waiting: int = 0  # 0 = ready to process
-    phase: str = ""  # "full" or "zoom"
-    dets: list[Detection] | None = None  # None = the detector did not run
-
-
-@dataclass
-class _Session:
-    camera_id: str
-    cfg: CameraConfig
-    gate: MotionGate
-    tracker: Tracker
-    filter: DetectionFilter
-    recorder: SegmentRecorder | SourceClipRecorder
-    width: int
-    height: int
-    wall_start: float
-    source: str
-    report: ClipReport
-    last_detect_ts: float = -1e9
-    event: OpenEvent | None = None
-    last_event_end: float = -1e9  # a split event continues from here, not from where its tracks began
-
-
-def zoom_regions(motion: MotionResult, width: int, height: int, limit: int = 2) -> list[Region]:
-    """Square crops around small moving blobs, so a far person reaches the network large enough to see."""
-    short = min(width, height)
-    lo, hi = max(64, int(0.25 * short)), int(0.6 * short)
-    regions: list[Region] = []
-    for x, y, w, h in motion.regions:
-        if w * h > 0.25 * width * height or w * h < 16:
-            continue
-        side = int(min(max(max(w, h) * 2.0, lo), hi))
-        cx, cy = x + w / 2, y + h / 2
-        rx = int(min(max(cx - side / 2, 0), width - side))
-        ry = int(min(max(cy - side / 2, 0), height - side))
-        regions.append((rx, ry, side, side))
-        if len(regions) >= limit:
-            break
-    return regions
+    def update(self, **changes) -> None:
+        self.status = self.status.model_copy(update=changes)
 
 
 class EdgeAgent:
@@ -108,242 +67,320 @@ class EdgeAgent:
         detector: PersonDetector,
         outbox: Outbox | None = None,
         on_candidate: Callable[[Candidate], None] | None = None,
+        ledger: ClipLedger | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
         self.detector = detector
+        self.shared = SharedDetector(detector, settings.inference_jobs)
         self.outbox = outbox
         self.on_candidate = on_candidate
+        self.ledger = ledger
         self.fp_memories = FpMemoryStore(settings.fp_memory_dir)
         self.stationary = StationaryRegistry(settings.stationary_path)
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._spill: deque[Candidate] = deque()
+        self._spill_logged = False
+        self._statuses: dict[str, _Status] = {}
+        self._live: dict[str, LiveSource] = {}
+        self._candidates_by_camera: dict[str, int] = {}
 
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- status -----------------------------------------------------------------------------------
+    def camera_status(self) -> dict[str, CameraStatus]:
+        """Every camera's source health, for the heartbeat."""
+        out: dict[str, CameraStatus] = {}
+        with self._lock:
+            items = list(self._statuses.items())
+            live = list(self._live.items())
+        for camera_id, status in items:
+            out[camera_id] = status.status.model_copy(
+                update={"candidates": self._candidates_by_camera.get(camera_id, 0)})
+        for camera_id, source in live:
+            out[camera_id] = source.status.model_copy(
+                update={"candidates": self._candidates_by_camera.get(camera_id, 0)})
+        return out
+
+    def _status(self, camera_id: str, source: str) -> _Status:
+        with self._lock:
+            if camera_id not in self._statuses:
+                self._statuses[camera_id] = _Status(source)
+            return self._statuses[camera_id]
+
     # -- sources ----------------------------------------------------------------------------------
-    def run_source(self, source: str, camera_id: str | None = None) -> list[ClipReport]:
-        """Every clip of a file, folder or stream; an unreadable clip is reported and skipped."""
-        reports = []
-        default_camera = camera_id or _camera_from_source(source)
-        for uri in iter_clip_uris(source):
-            if self._stop.is_set():
+    def run_source(self, source: str, camera_id: str | None = None, watch_s: float | None = None) -> list[ClipReport]:
+        """A live stream (until stopped), or every clip of a file or folder; with `watch_s`, keep polling the
+        folder for new clips every `watch_s` seconds until stopped. An unreadable clip is reported and skipped.
+
+        Raises SourceError (before any file is written) for an empty or missing source, ValueError for an
+        invalid camera id."""
+        camera_id = validate_camera_id(camera_id or camera_from_source(source))
+        if is_live(source):
+            return [self.run_live(source, camera_id)]
+        reports: list[ClipReport] = []
+        uris = list(iter_clip_uris(source))  # refuses "", a missing path and an empty folder at once
+        status = self._status(camera_id, source)
+        while not self._stop.is_set():
+            for uri in uris:
+                if self._stop.is_set():
+                    break
+                report = self.process_clip(uri, camera_id, keep_candidates=watch_s is None)
+                if report.skipped is None or watch_s is None:
+                    if watch_s is None:
+                        reports.append(report)
+                    self._log_clip(report)
+            if watch_s is None:
                 break
-            reports.append(self.process_clip(uri, default_camera))
+            status.update(state="connected")
+            if self._stop.wait(watch_s):
+                break
+            try:
+                uris = list(iter_clip_uris(source))
+            except SourceError as exc:  # the folder emptied or vanished: wait for clips to come back
+                status.update(last_error=str(exc))
+                uris = []
+        status.update(state="stopped" if self._stop.is_set() else "finished")
         return reports
 
-    def process_clip(self, uri: str, camera_id: str) -> ClipReport:
-        report = ClipReport(clip=uri, camera_id=camera_id)
+    def _log_clip(self, report: ClipReport) -> None:
+        log.info("clip done" if report.error is None else "clip failed", extra={
+            "camera_id": report.camera_id, "clip": report.clip, "frames": report.frames_sampled,
+            "detector_frames": report.detector_frames, "candidates": report.candidate_count,
+            "skipped": report.skipped, "error": report.error})
+
+    def process_clip(self, uri: str, camera_id: str, keep_candidates: bool = True) -> ClipReport:
+        camera_id = validate_camera_id(camera_id)
+        report = ClipReport(clip=uri, camera_id=camera_id, keep_candidates=keep_candidates)
+        status = self._status(camera_id, uri)
         cfg = self.config.for_camera(camera_id)
         if not cfg.enabled:
+            report.skipped = "camera disabled"
             log.info("camera disabled; clip skipped", extra={"camera_id": camera_id, "clip": uri})
+            return report
+        if self._ledger("is_done", uri):
+            report.skipped = "already processed"
             return report
         try:
             clip = open_clip(uri)
-            session = _Session(
-                camera_id=camera_id, cfg=cfg, gate=MotionGate(cfg.motion), tracker=Tracker(cfg.tracking),
-                filter=DetectionFilter(cfg.filters, clip.width, clip.height),
-                recorder=self._recorder(clip, camera_id, cfg),
-                width=clip.width, height=clip.height, wall_start=clip.wall_start, source=uri, report=report,
-            )
-            self._run_frames(session, clip.frames(cfg.sample_fps))
+        except SourceError as exc:
+            return self._clip_failed(report, status, uri, exc)
+        self._ledger("begin", uri, camera_id)
+        status.update(state="connected", last_error=None)
+        session = CameraSession(self, camera_id, Path(uri).name, clip.width, clip.height,
+                                self._recorder(clip, camera_id, cfg), report, clip_identity=clip_identity(uri))
+        session.announced_before = self._ledger("announced", uri) or []
+        calls = self.detector.calls
+        try:
+            for frame in prefetched(clip.frames(cfg.sample_fps), name=f"decode-{camera_id}"):
+                if self._stop.is_set():
+                    break
+                session.feed(frame.ts, frame.wall, frame.image)
+                status.update(frames=status.status.frames + 1, last_frame_at=_wall(frame.wall))
+                self.retry_spill()
         except SourceError as exc:
             report.error = str(exc)
             log.error("clip unreadable; going on with the next", extra={"camera_id": camera_id, "clip": uri,
                                                                         "error": str(exc)})
+        finally:
+            session.close()
+            clip.close()
+            report.detector_calls += self.detector.calls - calls  # shared counter: exact with one camera
+        if not self._stop.is_set():  # an interrupted clip stays open in the ledger and is resumed
+            self._ledger("finish", uri, frames=report.frames_sampled, candidates=report.candidate_count,
+                         error=report.error)
         return report
 
-    def _recorder(self, clip, camera_id: str, cfg: CameraConfig) -> SegmentRecorder | SourceClipRecorder:
+    def _ledger(self, operation: str, *args, **kwargs):
+        """A ledger call that cannot stop detection: on a full disk the clip is processed anyway (its event
+        ids are derived from the clip, so a re-run after a restart still announces nothing twice)."""
+        if self.ledger is None:
+            return None
+        try:
+            return getattr(self.ledger, operation)(*args, **kwargs)
+        except OSError as exc:
+            log.error("clip ledger not updated", extra={"operation": operation, "error": str(exc)})
+            return None
+
+    def _clip_failed(self, report: ClipReport, status: _Status, uri: str, exc: Exception) -> ClipReport:
+        report.error = str(exc)
+        status.update(last_error=str(exc)[:512])
+        log.error("clip unreadable; going on with the next", extra={"camera_id": report.camera_id, "clip": uri,
+                                                                    "error": str(exc)})
+        self._ledger("begin", uri, report.camera_id)
+        self._ledger("finish", uri, frames=0, candidates=0, error=str(exc))
+        return report
+
+    def run_live(self, uri: str, camera_id: str) -> ClipReport:
+        """A live stream until the agent stops: reconnects on its own; a gap closes the open event."""
+        camera_id = validate_camera_id(camera_id)
+        cfg = self.config.for_camera(camera_id)
+        s = self.settings
+        source = LiveSource(uri, camera_id, cfg.sample_fps, stall_timeout_s=s.stall_timeout_s,
+                            open_timeout_s=s.open_timeout_s, backoff_min_s=s.reconnect_min_s,
+                            backoff_max_s=s.reconnect_max_s)
+        with self._lock:
+            self._live[camera_id] = source
+        report = ClipReport(clip=redact_uri(uri), camera_id=camera_id, keep_candidates=False)
+        session: CameraSession | None = None
+        try:
+            for item in source.frames(self._stop):
+                if isinstance(item, SourceGap):
+                    if session is not None:
+                        session.close()
+                        session = None
+                    continue
+                cfg = self.config.for_camera(camera_id)
+                source.sample_fps = cfg.sample_fps
+                if session is None:
+                    height, width = item.image.shape[:2]
+                    session = CameraSession(self, camera_id, redact_uri(uri), width, height,
+                                            SegmentRecorder(self.settings.clips_dir, camera_id, cfg.sample_fps),
+                                            report)
+                session.feed(item.ts, item.wall, item.image)
+                self.retry_spill()
+        finally:
+            if session is not None:
+                session.close()
+            source.close()
+        return report
+
+    def _recorder(self, clip, camera_id: str, cfg) -> SegmentRecorder | SourceClipRecorder:
         if self.settings.clip_mode == "source" and not clip.is_stream:
             return SourceClipRecorder(self.settings.clips_dir, camera_id, Path(clip.uri), clip.fps)
         return SegmentRecorder(self.settings.clips_dir, camera_id, cfg.sample_fps)
 
-    # -- the loop ---------------------------------------------------------------------------------
-    def _run_frames(self, s: _Session, frames) -> None:
-        pipe = self.detector.pipeline(self.settings.inference_jobs)
-        pending: deque[_Item] = deque()
-        calls_before = self.detector.calls
-        try:
-            for frame in frames:
-                if self._stop.is_set():
-                    break
-                self._refresh_config(s)
-                s.report.frames_sampled += 1
-                item = _Item(frame.ts, frame.image)
-                motion = s.gate.check(frame.image) if s.cfg.motion.enabled else MotionResult(True, 1.0, [])
-                keyframe = frame.ts - s.last_detect_ts >= s.cfg.motion.keyframe_interval_s
-                if motion.moving or keyframe:
-                    item.motion, item.waiting, item.phase = motion, 1, "full"
-                    s.last_detect_ts = frame.ts
-                    s.report.detector_frames += 1
-                    pipe.submit(frame.image, item, floor=s.cfg.detect_threshold)
-                pending.append(item)
-                self._collect(s, pipe)
-                while pending and pending[0].waiting == 0:
-                    self._analyse(s, pending.popleft())
-            while pending:
-                pipe.drain_wait()
-                self._collect(s, pipe)
-                while pending and pending[0].waiting == 0:
-                    self._analyse(s, pending.popleft())
-        finally:
-            pipe.drain_wait()
-            s.report.detector_calls += self.detector.calls - calls_before
-            for track in s.tracker.close_all():
-                self._log_dropped(s, track)
-            if s.event is not None:
-                self._close_event(s)
+    # -- events → candidates ----------------------------------------------------------------------
+    def event_id_for(self, session: CameraSession, start: float) -> str:
+        """Clip files get ids derived from the clip and the event's start, so that re-processing a clip after
+        a crash gives the same ids (the outbox and the cloud both de-duplicate them); streams get new ones."""
+        wall = session.wall_offset + start
+        if session.clip_identity is None:
+            return new_event_id(wall)
+        for earlier in session.announced_before:  # accepted before a crash: the same event keeps its id
+            if abs(earlier.start_s - start) < 0.5:
+                return earlier.event_id
+        return clip_event_id(self.settings.gateway_id, session.camera_id, session.clip_identity,
+                             session.wall_offset, start)
 
-    def _collect(self, s: _Session, pipe) -> None:
-        for item, dets in pipe.ready():
-            if item.phase == "full":
-                item.dets = dets
-                zoom = self._zoom_for(s, item, dets)
-                if zoom:
-                    item.phase = "zoom"
-                    pipe.submit(item.image, item, regions=zoom, floor=s.cfg.detect_threshold)
-                    continue
-            else:
-                item.dets = self.detector.merge([item.dets or [], dets])
-            item.waiting = 0
-
-    def _zoom_for(self, s: _Session, item: _Item, dets: list[Detection]) -> list[Region]:
-        """'auto' tiling: zoom on small motion only where the full frame saw nobody (keeps throughput)."""
-        if s.cfg.tiling == "off" or item.motion is None:
-            return []
-        if s.cfg.tiling == "always":
-            return tile_regions(s.width, s.height)
-        if any(d.score >= s.cfg.detect_threshold for d in dets):
-            return []
-        return zoom_regions(item.motion, s.width, s.height)
-
-    def _refresh_config(self, s: _Session) -> None:
-        cfg = self.config.for_camera(s.camera_id)
-        if cfg is s.cfg:
-            return
-        s.cfg = cfg
-        s.gate.update_settings(cfg.motion)
-        s.tracker.settings = cfg.tracking
-        s.filter = DetectionFilter(cfg.filters, s.width, s.height)
-
-    def _analyse(self, s: _Session, item: _Item) -> None:
-        s.recorder.push(item.ts, item.image)
-        kept: list[Detection] = []
-        if item.dets is None:
-            closed = []  # the motion gate skipped this frame: nothing moved, so no track has left either
-        else:
-            memory = self.fp_memories.get(s.camera_id)
-            for verdict in s.filter.apply(item.dets, s.cfg.detect_threshold):
-                if not verdict.kept:
-                    continue
-                match = memory.match(item.image, verdict.detection.as_xyxy(), s.cfg.fp_match_threshold)
-                if match:
-                    s.report.fp_suppressed += 1
-                    log.info("detection matches a known false positive", extra={
-                        "decision": "suppressed", "camera_id": s.camera_id, "ts": round(item.ts, 2),
-                        "fp_entry": match.entry_id, "similarity": round(match.similarity, 3),
-                        "score": round(verdict.detection.score, 3)})
-                    continue
-                kept.append(verdict.detection)
-            closed = s.tracker.update(item.ts, kept)
-        for track in closed:
-            self._log_dropped(s, track)
-        # Only tracks seen in this frame open or extend an event: a track kept alive across frames the
-        # detector skipped must not hold an event open by itself.
-        qualifying = [t for t in s.tracker.active if t.last_ts == item.ts and self._qualifies(s, t)]
-        if qualifying:
-            if s.event is None:
-                start = max(min(t.first_ts for t in qualifying), s.last_event_end)
-                s.event = OpenEvent(new_event_id(), start, item.ts)
-                s.recorder.start(s.event.event_id)
-            for track in qualifying:
-                s.event.tracks[track.track_id] = track
-                track.announced = True
-            s.event.last_ts = item.ts
-            s.event.offer_frame(item.ts, item.image, max(t.last.det.score for t in qualifying), kept)
-        if s.event is not None:
-            t = s.cfg.tracking
-            if item.ts - s.event.last_ts > t.event_gap_s or item.ts - s.event.start_ts >= t.max_event_s:
-                self._close_event(s)
-
-    def _qualifies(self, s: _Session, track: Track) -> bool:
-        ok, _ = s.tracker.qualifies(track, s.cfg.threshold)
-        if not ok:
-            return False
-        if track.displacement() < s.cfg.tracking.stationary_px:
-            box = _norm(track.last.det, s.width, s.height)
-            earlier = self.stationary.seen(s.camera_id, box, s.cfg.tracking.stationary_ttl_s)
-            if earlier and not track.announced:
-                if not track.suppressed_logged:
-                    track.suppressed_logged = True
-                    log.info("stationary object already announced", extra={
-                        "decision": "suppressed", "camera_id": s.camera_id, "track_id": track.track_id,
-                        "announced_by": earlier})
-                return False
-        return True
-
-    def _log_dropped(self, s: _Session, track: Track) -> None:
-        if track.announced:
-            return
-        s.report.dropped_tracks += 1
-        _, why = s.tracker.qualifies(track, s.cfg.threshold)
-        level = logging.INFO if track.hits >= 2 else logging.DEBUG
-        log.log(level, "track dropped", extra={
-            "decision": "dropped", "camera_id": s.camera_id, "track_id": track.track_id, "reason": why,
-            "hits": track.hits, "first_ts": round(track.first_ts, 2), "last_ts": round(track.last_ts, 2),
-            "score_max": round(max(p.det.score for p in track.points), 3)})
-
-    # -- events -----------------------------------------------------------------------------------
-    def _close_event(self, s: _Session) -> None:
-        event, s.event = s.event, None
-        assert event is not None
-        s.last_event_end = event.last_ts
-        clip_ref = s.recorder.finish()
-        k = s.cfg.tracking.score_top_k
+    def close_event(self, session: CameraSession, event: OpenEvent, clip_ref: ClipRef | None,
+                    clip_error: str | None) -> Candidate | None:
+        cfg = session.cfg
+        k = cfg.tracking.score_top_k
         everyone = sorted((t.stats(k) for t in event.tracks.values()), key=lambda st: -st.score_track)
         # A busy scene can hold hundreds of tracks in a minute: the message keeps the strongest, so a
         # candidate stays under IoT Core's 128 KB message cap.
         stats = everyone[:MAX_TRACKS_IN_MESSAGE]
-        score = stats[0].score_track
         reasons = [f"track {st.track_id}: score {st.score_track:.2f} over {st.hits} hits in "
                    f"{st.last_ts - st.first_ts:.1f}s, moved {st.displacement:.1f} box heights" for st in stats[:5]]
         if len(everyone) > len(reasons):
             reasons.append(f"{len(everyone)} qualifying tracks in all")
+        if clip_error:
+            reasons.append(f"no clip: {clip_error}"[:200])
+        candidate = self._candidate(session, event.event_id, event.start_ts, max(event.last_ts, event.start_ts),
+                                    event.best_ts, event.best_snapshot, event.best_boxes, stats,
+                                    stats[0].score_track, cfg.threshold, reasons, clip_ref)
+        self._emit(session.report, candidate, session.clip_identity)
         for track in event.tracks.values():
-            if track.displacement() < s.cfg.tracking.stationary_px:
-                self.stationary.remember(s.camera_id, _norm(track.last.det, s.width, s.height), event.event_id,
-                                         s.cfg.tracking.stationary_ttl_s)
-        self._emit(s, event.event_id, event.start_ts, max(event.last_ts, event.start_ts), event.best_ts,
-                   event.best_snapshot, event.best_boxes, stats, score, s.cfg.threshold, reasons, clip_ref)
+            if track.displacement() < cfg.tracking.stationary_px:
+                self.stationary.remember(session.camera_id, session.norm(track.last.det), event.event_id,
+                                         cfg.tracking.stationary_ttl_s)
+        return candidate
 
-    def _emit(self, s: _Session, event_id: str, start: float, end: float, best_ts: float, snapshot: bytes,
-              boxes: list[Detection], stats: list[TrackStats], score: float, threshold: float,
-              reasons: list[str], clip_ref: ClipRef) -> Candidate:
-        candidate = Candidate(
-            event_id=event_id, gateway_id=self.settings.gateway_id, camera_id=s.camera_id,
-            site_id=self.settings.site_id, source=Path(s.source).name,
-            started_at=_wall(s.wall_start + start), ended_at=_wall(s.wall_start + end),
+    def _candidate(self, session: CameraSession, event_id: str, start: float, end: float, best_ts: float,
+                   snapshot: bytes, boxes: list[Detection], stats: list[TrackStats], score: float,
+                   threshold: float, reasons: list[str], clip_ref: ClipRef | None) -> Candidate:
+        return Candidate(
+            event_id=event_id, gateway_id=self.settings.gateway_id, camera_id=session.camera_id,
+            site_id=self.settings.site_id, source=redact_uri(session.source)[:512],
+            started_at=_wall(session.wall_offset + start), ended_at=_wall(session.wall_offset + end),
             start_offset_s=round(start, 3), end_offset_s=round(end, 3),
-            frame_width=s.width, frame_height=s.height, best_frame_offset_s=round(best_ts, 3),
+            frame_width=session.width, frame_height=session.height, best_frame_offset_s=round(best_ts, 3),
             snapshot_jpeg=snapshot,
             boxes=[Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2, score=round(d.score, 4)) for d in boxes],
             tracks=stats, score=round(min(score, 1.0), 4), threshold=threshold, model=self.detector.ref,
             config_version=self.config.version, reasons=reasons, clip=clip_ref,
         )
-        if self.outbox is not None:
-            put_candidate(self.outbox, candidate)
-        s.report.candidates.append(candidate)
+
+    def _emit(self, report: ClipReport, candidate: Candidate, clip_identity: ClipIdentity | None) -> None:
+        if self._accept(candidate) is False:
+            log.info("candidate already accepted before a restart; not announced again", extra={
+                "decision": "suppressed", "event_id": candidate.event_id, "camera_id": candidate.camera_id})
+            return
+        if clip_identity is not None:
+            self._ledger("record_event", report.clip, candidate.event_id, candidate.start_offset_s,
+                         candidate.end_offset_s)
+        report.candidate_count += 1
+        if report.keep_candidates and len(report.candidates) < MAX_REPORT_CANDIDATES:
+            report.candidates.append(candidate)
+        with self._lock:
+            self._candidates_by_camera[candidate.camera_id] = self._candidates_by_camera.get(candidate.camera_id,
+                                                                                             0) + 1
         log.info("candidate sent", extra={
-            "decision": "candidate", "event_id": event_id, "camera_id": s.camera_id, "score": candidate.score,
-            "start_s": candidate.start_offset_s, "end_s": candidate.end_offset_s, "tracks": len(stats),
-            "clip": clip_ref.uri, "reasons": reasons})
+            "decision": "candidate", "event_id": candidate.event_id, "camera_id": candidate.camera_id,
+            "score": candidate.score, "start_s": candidate.start_offset_s, "end_s": candidate.end_offset_s,
+            "tracks": len(candidate.tracks), "clip": candidate.clip.uri if candidate.clip else None,
+            "reasons": candidate.reasons})
         if self.on_candidate is not None:
-            self.on_candidate(candidate)
-        return candidate
+            try:
+                self.on_candidate(candidate)
+            except Exception:
+                log.exception("candidate callback failed", extra={"event_id": candidate.event_id})
+
+    def _accept(self, candidate: Candidate) -> bool | None:
+        """Into the outbox: True if new, False if this event id was already accepted, None if it is held in
+        memory because the outbox cannot be written now (retried on the next frames)."""
+        if self.outbox is None:
+            return True
+        with self._lock:
+            if not self._spill:
+                try:
+                    return put_candidate(self.outbox, candidate)
+                except OSError as exc:
+                    log.error("outbox cannot be written; candidates held in memory until it can", extra={
+                        "event_id": candidate.event_id, "error": str(exc)})
+                    self._spill_logged = True
+            self._spill.append(candidate)
+            if len(self._spill) > MAX_SPILL:
+                lost = self._spill.popleft()
+                log.error("outbox unwritable for too long; oldest held candidate dropped",
+                          extra={"event_id": lost.event_id, "camera_id": lost.camera_id})
+        self.retry_spill()
+        return None
+
+    def retry_spill(self) -> None:
+        if self.outbox is None or not self._spill:
+            return
+        with self._lock:
+            while self._spill:
+                candidate = self._spill[0]
+                try:
+                    put_candidate(self.outbox, candidate)
+                except OSError as exc:
+                    if not self._spill_logged:
+                        self._spill_logged = True
+                        log.error("outbox cannot be written; candidates held in memory until it can", extra={
+                            "event_id": candidate.event_id, "held": len(self._spill), "error": str(exc)})
+                    return
+                self._spill.popleft()
+            if self._spill_logged:
+                self._spill_logged = False
+                log.info("outbox writable again; held candidates accepted", extra={})
+
+    @property
+    def held_candidates(self) -> int:
+        return len(self._spill)
 
     # -- stills -----------------------------------------------------------------------------------
     def process_image(self, image: np.ndarray, camera_id: str, name: str = "") -> ClipReport:
         """A single picture (snapshot cameras, evaluation): no motion or track exists, so one frame decides."""
+        camera_id = validate_camera_id(camera_id)
         cfg = self.config.for_camera(camera_id)
         height, width = image.shape[:2]
         report = ClipReport(clip=name, camera_id=camera_id, frames_sampled=1, detector_frames=1)
@@ -362,36 +399,43 @@ class EdgeAgent:
             log.debug("still: nobody", extra={"decision": "dropped", "camera_id": camera_id, "image": name})
             return report
         event_id = new_event_id()
-        folder = self.settings.clips_dir / camera_id
-        folder.mkdir(parents=True, exist_ok=True)
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise ValueError(f"{name}: cannot encode the picture")
-        (folder / f"{event_id}.jpg").write_bytes(buf.tobytes())
-        clip_ref = ClipRef(kind="local", uri=f"{camera_id}/{event_id}.jpg", content_type="image/jpeg",
-                           sha256=hashlib.sha256(buf.tobytes()).hexdigest(), size_bytes=int(buf.nbytes))
+        clip_ref = None
+        try:
+            folder = self.settings.clips_dir / camera_id
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{event_id}.jpg").write_bytes(buf.tobytes())
+            clip_ref = ClipRef(kind="local", uri=f"{camera_id}/{event_id}.jpg", content_type="image/jpeg",
+                               sha256=hashlib.sha256(buf.tobytes()).hexdigest(), size_bytes=int(buf.nbytes))
+        except OSError as exc:
+            log.error("picture not stored; the candidate goes without it", extra={"event_id": event_id,
+                                                                                  "error": str(exc)})
         stats = [TrackStats(track_id=i + 1, hits=1, frames_seen=1, first_ts=0, last_ts=0, score_track=d.score,
                             score_max=d.score, score_mean=d.score, displacement=0, mean_height_px=d.height)
                  for i, d in enumerate(kept)]
-        session = _Session(camera_id, cfg, MotionGate(cfg.motion), Tracker(cfg.tracking), filt,
-                           SegmentRecorder(self.settings.clips_dir, camera_id, 1.0), width, height,
-                           time.time(), name, report)
+        session = CameraSession(self, camera_id, name, width, height, SegmentRecorder(self.settings.clips_dir,
+                                                                                      camera_id, 1.0), report)
+        session.wall_offset = time.time()
         reasons = [f"still image: best person score {kept[0].score:.2f} ≥ {cfg.still_threshold:.2f}"]
-        self._emit(session, event_id, 0.0, 0.0, 0.0, encode_snapshot(image), kept, stats, kept[0].score,
-                   cfg.still_threshold, reasons, clip_ref)
+        candidate = self._candidate(session, event_id, 0.0, 0.0, 0.0, encode_snapshot(image), kept, stats,
+                                    kept[0].score, cfg.still_threshold, reasons, clip_ref)
+        session.closed = True
+        self._emit(report, candidate, None)
         return report
-
-
-def _norm(det: Detection, width: int, height: int) -> tuple[float, float, float, float]:
-    return (det.x1 / width, det.y1 / height, det.x2 / width, det.y2 / height)
 
 
 def _wall(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
-def _camera_from_source(source: str) -> str:
-    path = Path(source.rstrip("/"))
-    name = path.name if path.is_dir() else path.stem
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip("-.") or "camera"
+def camera_from_source(source: str) -> str:
+    """A camera id from a file or folder name (URLs: the host and path, credentials never included)."""
+    if is_live(source):
+        name = re.sub(r"^[a-z]+://([^/@]*@)?", "", source)
+    else:
+        path = Path(source.rstrip("/"))
+        name = path.name if path.is_dir() else path.stem
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "camera"
     return cleaned[:64]

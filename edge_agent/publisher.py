@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from contracts import Candidate, topics
-from contracts.telemetry import Heartbeat
+from contracts.telemetry import CameraStatus, Heartbeat
 from edge_agent.outbox import Outbox
 from edge_agent.transport.base import Backoff, PublishRejectedError, Transport, TransportError
 
@@ -39,6 +39,7 @@ class OutboxPublisher:
         backoff_max_s: float = 30.0,
         config_version: Callable[[], int | None] | None = None,
         agent_version: str | None = None,
+        camera_status: Callable[[], dict[str, CameraStatus]] | None = None,
     ) -> None:
         self.outbox = outbox
         self.transport = transport
@@ -47,6 +48,7 @@ class OutboxPublisher:
         self.batch_size = batch_size
         self.config_version = config_version
         self.agent_version = agent_version
+        self.camera_status = camera_status
         self._backoff = Backoff(backoff_min_s, backoff_max_s)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -121,6 +123,15 @@ class OutboxPublisher:
             log.info("message published", extra={"event_id": message.event_id, "topic": message.topic})
         return 0 if len(batch) == self.batch_size else 0.5
 
+    def _cameras(self) -> dict[str, CameraStatus]:
+        if self.camera_status is None:
+            return {}
+        try:
+            return dict(list(self.camera_status().items())[:64])
+        except Exception:  # a status bug must not cost the heartbeat itself
+            log.exception("camera status unavailable for the heartbeat")
+            return {}
+
     def _send_heartbeat(self) -> None:
         beat = Heartbeat(
             gateway_id=self.thing,
@@ -130,6 +141,7 @@ class OutboxPublisher:
             sent_total=self.sent_total,
             config_version=self.config_version() if self.config_version else None,
             agent_version=self.agent_version,
+            cameras=self._cameras(),
         )
         try:
             self.transport.publish(topics.heartbeat(self.thing), beat.model_dump_json().encode(), qos=1)

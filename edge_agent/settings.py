@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge_agent.retention import RetentionSettings
 from models.catalog import GATEWAY_MODEL
 
 
@@ -20,6 +21,8 @@ class AgentSettings(BaseModel):
     precision: Literal["FP32", "INT8"] = Field(default="FP32", description="prepared precision to load")
     model_dir: Path | None = Field(default=None, description="explicit IR folder (Greengrass model component)")
     device: str = Field(default="CPU", description="OpenVINO device")
+    inference_precision: Literal["f32", "bf16", "f16"] = Field(
+        default="f32", description="pinned so the same frame scores the same on every CPU; bf16/f16 only on purpose")
     inference_jobs: int | None = Field(default=None, ge=1, le=16, description="requests in flight (default: optimal)")
     clip_mode: Literal["segment", "source"] = Field(
         default="segment",
@@ -28,6 +31,12 @@ class AgentSettings(BaseModel):
         "Streams always use segments",
     )
     score_floor: float = Field(default=0.05, ge=0.01, le=0.9, description="lowest score decoded from the network")
+    stall_timeout_s: float = Field(default=5.0, ge=0.5, le=300, description="a live source with no frame this long "
+                                   "is reconnected")
+    open_timeout_s: float = Field(default=10.0, ge=0.5, le=300, description="longest wait for a camera to answer")
+    reconnect_min_s: float = Field(default=0.5, ge=0.05, le=60, description="first reconnect delay (then doubles)")
+    reconnect_max_s: float = Field(default=30.0, ge=0.1, le=3600, description="longest reconnect delay")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings, description="what the gateway keeps")
 
     @property
     def outbox_path(self) -> Path:
@@ -44,3 +53,7 @@ class AgentSettings(BaseModel):
     @property
     def stationary_path(self) -> Path:
         return self.data_dir / "stationary.json"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.sqlite"

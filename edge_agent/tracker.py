@@ -3,16 +3,26 @@
 Greedy IoU matching with a centre-distance fallback (at 5 fps a small walking person can move more
 than its own width between samples, so IoU alone would break the track). Frames the motion gate
 skipped do not count against a track: only frames where the detector actually ran.
+
+A track can live for days (a parked car, a coat on a hook), so it keeps running aggregates (hits, the
+k best scores, the farthest travel, the summed heights) and only a short window of recent points:
+its memory and the work per frame stay constant however long it lives.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from contracts import TrackingSettings, TrackStats
 from models.detector import Detection
 from models.fp_memory import iou
+
+RECENT_POINTS = 32  # enough for the snapshot boxes and the last position; older points live in the aggregates
+TOP_K_KEPT = 50  # TrackingSettings.score_top_k is at most 50
+MAX_ACTIVE_TRACKS = 128  # a frame with hundreds of boxes (a crowd, a glitch) cannot grow the tracker forever
 
 
 @dataclass
@@ -21,48 +31,82 @@ class TrackPoint:
     det: Detection
 
 
+def _centre(det: Detection) -> tuple[float, float]:
+    return ((det.x1 + det.x2) / 2, (det.y1 + det.y2) / 2)
+
+
 @dataclass
 class Track:
     track_id: int
-    points: list[TrackPoint] = field(default_factory=list)
+    points: deque[TrackPoint] = field(default_factory=lambda: deque(maxlen=RECENT_POINTS))
     frames_seen: int = 0  # detector runs since the track began
     closed: bool = False
     announced: bool = False
     suppressed_logged: bool = False  # one log line per suppressed track, not one per frame
+    hits: int = 0
+    first_ts: float = 0.0
+    _first_centre: tuple[float, float] = (0.0, 0.0)
+    _max_travel: float = 0.0
+    _height_sum: float = 0.0
+    _score_sum: float = 0.0
+    _score_max: float = 0.0
+    _best: TrackPoint | None = None
+    _top: list[float] = field(default_factory=list)  # min-heap of the best scores
+
+    @classmethod
+    def start(cls, track_id: int, ts: float, det: Detection) -> Track:
+        track = cls(track_id, frames_seen=1)
+        track.add(ts, det)
+        return track
+
+    def add(self, ts: float, det: Detection) -> None:
+        if self.hits == 0:
+            self.first_ts = ts
+            self._first_centre = _centre(det)
+        self.points.append(TrackPoint(ts, det))
+        self.hits += 1
+        cx, cy = _centre(det)
+        self._max_travel = max(self._max_travel, math.hypot(cx - self._first_centre[0], cy - self._first_centre[1]))
+        self._height_sum += det.height
+        self._score_sum += det.score
+        if self._best is None or det.score > self._best.det.score:
+            self._best = TrackPoint(ts, det)
+        self._score_max = max(self._score_max, det.score)
+        if len(self._top) < TOP_K_KEPT:
+            heapq.heappush(self._top, det.score)
+        elif det.score > self._top[0]:
+            heapq.heapreplace(self._top, det.score)
 
     @property
     def last(self) -> TrackPoint:
         return self.points[-1]
 
     @property
-    def first_ts(self) -> float:
-        return self.points[0].ts
-
-    @property
     def last_ts(self) -> float:
         return self.points[-1].ts
 
     @property
-    def hits(self) -> int:
-        return len(self.points)
+    def score_max(self) -> float:
+        return self._score_max
+
+    @property
+    def mean_height(self) -> float:
+        return self._height_sum / max(self.hits, 1)
 
     def score(self, top_k: int) -> float:
-        best = sorted((p.det.score for p in self.points), reverse=True)[:top_k]
+        best = heapq.nlargest(top_k, self._top)
         # Divide by k, not len(best): a track with one lucky frame cannot reach a high score.
         return sum(best) / top_k
 
     def displacement(self) -> float:
-        """Centre travel from first to farthest point, in mean box heights."""
-        cx0, cy0 = _centre(self.points[0].det)
-        mean_h = sum(p.det.height for p in self.points) / len(self.points)
-        travel = max(math.hypot(_centre(p.det)[0] - cx0, _centre(p.det)[1] - cy0) for p in self.points)
-        return travel / max(mean_h, 1.0)
+        """Centre travel from the first to the farthest point, in mean box heights."""
+        return self._max_travel / max(self.mean_height, 1.0)
 
     def best_point(self) -> TrackPoint:
-        return max(self.points, key=lambda p: p.det.score)
+        assert self._best is not None
+        return self._best
 
     def stats(self, top_k: int) -> TrackStats:
-        scores = [p.det.score for p in self.points]
         return TrackStats(
             track_id=self.track_id,
             hits=self.hits,
@@ -70,15 +114,11 @@ class Track:
             first_ts=round(self.first_ts, 3),
             last_ts=round(self.last_ts, 3),
             score_track=round(min(1.0, self.score(top_k)), 4),
-            score_max=round(max(scores), 4),
-            score_mean=round(sum(scores) / len(scores), 4),
+            score_max=round(self._score_max, 4),
+            score_mean=round(self._score_sum / max(self.hits, 1), 4),
             displacement=round(self.displacement(), 3),
-            mean_height_px=round(sum(p.det.height for p in self.points) / len(self.points), 1),
+            mean_height_px=round(self.mean_height, 1),
         )
-
-
-def _centre(det: Detection) -> tuple[float, float]:
-    return ((det.x1 + det.x2) / 2, (det.y1 + det.y2) / 2)
 
 
 class Tracker:
@@ -117,13 +157,20 @@ class Tracker:
                 continue
             used_tracks.add(ti)
             used_dets.add(di)
-            self.active[ti].points.append(TrackPoint(ts, detections[di]))
+            self.active[ti].add(ts, detections[di])
         for di, det in enumerate(detections):
             if di not in used_dets:
-                track = Track(self._next_id, [TrackPoint(ts, det)], frames_seen=1)
+                self.active.append(Track.start(self._next_id, ts, det))
                 self._next_id += 1
-                self.active.append(track)
-        return self.expire(ts)
+        closed = self.expire(ts)
+        if len(self.active) > MAX_ACTIVE_TRACKS:
+            # Keep the strongest; the rest close as if they had left (their ends are logged as dropped).
+            self.active.sort(key=lambda t: (t.announced, t.score_max), reverse=True)
+            overflow, self.active = self.active[MAX_ACTIVE_TRACKS:], self.active[:MAX_ACTIVE_TRACKS]
+            for track in overflow:
+                track.closed = True
+            closed += overflow
+        return closed
 
     def expire(self, ts: float) -> list[Track]:
         """Close tracks unseen for longer than max_gap_s (also called on frames the detector skipped)."""
