@@ -125,7 +125,10 @@ class EdgeAgent:
         if is_live(source):
             return [self.run_live(source, camera_id)]
         reports: list[ClipReport] = []
-        uris = list(iter_clip_uris(source))  # refuses "", a missing path and an empty folder at once
+        if watch_s is not None and not Path(source).is_dir():
+            raise SourceError(f"{source}: --watch needs a folder of clips")
+        # Refuses "", a missing path and (unless watching, where clips come later) an empty folder at once.
+        uris = list(iter_clip_uris(source)) if watch_s is None or any(Path(source).iterdir()) else []
         status = self._status(camera_id, source)
         while not self._stop.is_set():
             for uri in uris:

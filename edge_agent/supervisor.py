@@ -12,7 +12,7 @@ import threading
 
 from contracts import redact_uri
 from edge_agent.agent import ClipReport, EdgeAgent
-from edge_agent.sources import is_live
+from edge_agent.sources import SourceError, is_live
 from edge_agent.transport.base import Backoff
 
 log = logging.getLogger("vigia.edge")
@@ -58,6 +58,11 @@ class Supervisor:
             try:
                 reports = self.agent.run_source(source, camera_id, watch_s=self.watch_s)
                 self.reports[camera_id].extend(reports)
+                return
+            except SourceError as exc:  # the source itself is unusable (missing, empty): no restart helps
+                log.error("camera source unusable; this camera stops", extra={
+                    "camera_id": camera_id, "source": redact_uri(source), "error": redact_uri(str(exc))})
+                self.failed.add(camera_id)
                 return
             except Exception as exc:
                 self.crashes[camera_id] += 1

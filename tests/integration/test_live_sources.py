@@ -12,7 +12,6 @@ import functools
 import http.server
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.sources import Frame, LiveSource, SourceGap
-from tests.rtsp_server import RtspServer, free_port, gstreamer_available, make_h264_footage
+from tests.rtsp_server import RtspServer, free_port, make_h264_footage
 from tests.tcp_proxy import PausableProxy, SilentListener
 
 pytestmark = pytest.mark.integration
@@ -31,14 +30,9 @@ FAST = {"stall_timeout_s": 1.5, "open_timeout_s": 2.0, "backoff_min_s": 0.1, "ba
 DEADLINE_S = 25.0
 
 
-@pytest.fixture(scope="module")
-def footage(vtest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    missing = gstreamer_available()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return make_h264_footage(vtest, tmp_path_factory.mktemp("rtsp") / "vtest-h264.mkv")
+@pytest.fixture
+def footage(rtsp_footage: Path) -> Path:
+    return rtsp_footage
 
 
 @pytest.fixture

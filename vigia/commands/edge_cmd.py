@@ -117,7 +117,26 @@ def _sources(args: argparse.Namespace):
         sources[camera_id] = args.source
     if not sources:
         raise ConfigurationError("no camera to run: give --source, or --config with a 'sources' map")
+    for camera_id, source in sources.items():
+        _check_source(camera_id, source, args.watch)
     return sources, (gateway.config if gateway else None)
+
+
+def _check_source(camera_id: str, source: str, watch: float | None) -> None:
+    """A file or folder source that cannot work is a configuration error at start, not a camera that fails
+    later (live URLs are checked by connecting, and retried for ever: a camera may come up after us)."""
+    from edge_agent.sources import SourceError, is_live, iter_clip_uris
+
+    if is_live(source):
+        return
+    try:
+        if watch is not None:
+            if not Path(source).is_dir():
+                raise SourceError(f"{source}: --watch needs a folder of clips")
+        else:
+            next(iter_clip_uris(source))
+    except SourceError as exc:
+        raise ConfigurationError(f"camera {camera_id!r}: {exc}") from exc
 
 
 def _connect(args: argparse.Namespace, initial, stop: threading.Event):
@@ -138,7 +157,7 @@ def _connect(args: argparse.Namespace, initial, stop: threading.Event):
 
     def come_up() -> None:
         try:
-            transport.connect(timeout=10)
+            transport.connect(timeout=3)
         except TransportError as exc:
             log.warning("broker unreachable; candidates wait in the outbox and the link keeps retrying",
                         extra={"host": args.mqtt_host, "error": redact_uri(str(exc))})
@@ -203,6 +222,9 @@ def _run_agent(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         housekeeper.stop()
+        if transport is not None and not transport.is_connected:
+            log.warning("broker unreachable at exit; candidates stay in the outbox for the next start",
+                        extra={"pending": agent.outbox.count_pending()})
         if publisher is not None:
             if not agent.stopping and not publisher.wait_idle(args.drain_timeout):
                 log.warning("outbox not drained; it is kept and sent on the next start",
