@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contracts import GatewayConfig, validate_camera_id
+from contracts.errors import describe_validation_error
 
 MAX_FILE_BYTES = 256 * 1024
 
@@ -56,8 +57,7 @@ def load_gateway_file(path: Path) -> GatewayFile:
     try:
         return GatewayFile(sources=sources, config=GatewayConfig.model_validate(raw))
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()[:5])
-        raise GatewayFileError(f"{path}: {fields}") from exc
+        raise GatewayFileError(f"{path}: {describe_validation_error(exc)}") from exc
 
 
 def _parse(path: Path, text: str) -> Any:

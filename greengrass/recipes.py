@@ -12,6 +12,8 @@ The agent's configuration keys (a deployment's `configurationUpdate.merge` sets 
   gateway and `source`/`cameraId` are not used.
 - `source`, `cameraId`: one camera (file, folder or RTSP URL), when `gateway` is empty (`{}`).
 - `logLevel`, `heartbeatIntervalS`.
+- `watchS`: how often a folder source is polled for new clips. The component is a service: it watches
+  folders and follows streams until stopped, and the nucleus restarts it if it fails.
 
 No value ever reaches a shell parser: the nucleus interpolates values into the lifecycle's `Setenv`
 (environment variables, set without a shell), and the scripts only expand them inside double quotes
@@ -63,6 +65,7 @@ def agent_environment(wheel: str) -> dict[str, str]:
         "COMPONENT_CAMERA_ID": "{configuration:/cameraId}",
         "COMPONENT_LOG_LEVEL": "{configuration:/logLevel}",
         "COMPONENT_HEARTBEAT_S": "{configuration:/heartbeatIntervalS}",
+        "COMPONENT_WATCH_S": "{configuration:/watchS}",
     }
 
 
@@ -79,7 +82,8 @@ umask 077
 mkdir -p "$COMPONENT_DATA_DIR"
 export PATH="$COMPONENT_VENV/bin:$PATH"
 set -- "--log-level=$COMPONENT_LOG_LEVEL" edge run "--thing=$COMPONENT_THING" "--gateway-id=$COMPONENT_THING" \\
-  "--data-dir=$COMPONENT_DATA_DIR" "--model-dir=$COMPONENT_MODEL_DIR" "--heartbeat-interval=$COMPONENT_HEARTBEAT_S"
+  "--data-dir=$COMPONENT_DATA_DIR" "--model-dir=$COMPONENT_MODEL_DIR" "--heartbeat-interval=$COMPONENT_HEARTBEAT_S" \\
+  "--watch=$COMPONENT_WATCH_S"
 gateway=$(printf '%s' "$COMPONENT_GATEWAY_JSON" | tr -d ' \\t\\r\\n')
 if [ -n "$gateway" ] && [ "$gateway" != "{}" ]; then
   file="$COMPONENT_DATA_DIR/gateway.json"
@@ -144,6 +148,7 @@ def agent_recipe(
             "cameraId": "cam1",
             "logLevel": "INFO",
             "heartbeatIntervalS": 60,
+            "watchS": 10,
             "accessControl": {
                 "aws.greengrass.ipc.mqttproxy": {
                     f"{AGENT_COMPONENT}:mqttproxy:1": {

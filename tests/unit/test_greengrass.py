@@ -98,7 +98,7 @@ def test_agent_recipe_dependencies_lifecycle_and_access_control(built):
     assert env["COMPONENT_MODEL_DIR"] == "{com.vigia.Model:artifacts:decompressedPath}/model"
     assert env["COMPONENT_THING"] == "{iot:thingName}"
     defaults = recipe["ComponentConfiguration"]["DefaultConfiguration"]
-    for key in ("gateway", "source", "cameraId", "logLevel", "heartbeatIntervalS"):
+    for key in ("gateway", "source", "cameraId", "logLevel", "heartbeatIntervalS", "watchS"):
         assert f"{{configuration:/{key}}}" in env.values() and key in defaults
     # every value travels in the environment: the scripts hold no recipe variable to paste into a shell
     for step in ("install", "run"):
@@ -245,10 +245,11 @@ def _shells() -> list[str]:
 def test_run_script_passes_a_single_source_exactly(built, tmp_path: Path, shell: str) -> None:
     recipe = json.loads(built[1][1].recipe_path.read_text())
     argv, data = _run_on_device(recipe, {"source": NASTY_URL, "cameraId": "door 1; echo $HOME",
-                                         "logLevel": "DEBUG", "heartbeatIntervalS": 30}, tmp_path, shell)
+                                         "logLevel": "DEBUG", "heartbeatIntervalS": 30, "watchS": 5},
+                                 tmp_path, shell)
     assert argv == ["--log-level=DEBUG", "edge", "run", "--thing=gw-1", "--gateway-id=gw-1",
                     f"--data-dir={data}", f"--model-dir={tmp_path / 'model component' / 'model'}",
-                    "--heartbeat-interval=30", "--camera=door 1; echo $HOME", f"--source={NASTY_URL}"]
+                    "--heartbeat-interval=30", "--watch=5", "--camera=door 1; echo $HOME", f"--source={NASTY_URL}"]
 
 
 @pytest.mark.parametrize("shell", _shells())

@@ -48,3 +48,26 @@ def test_two_people_keep_their_own_tracks_and_gaps_close_tracks() -> None:
     assert sorted(t.hits for t in tracker.active) == [5, 5]
     closed = tracker.expire(3.0)
     assert len(closed) == 2 and not tracker.active
+
+
+def test_a_track_that_lives_for_days_keeps_constant_memory_and_exact_aggregates() -> None:
+    from edge_agent.tracker import RECENT_POINTS
+
+    tracker = Tracker(TrackingSettings(score_top_k=3))
+    for i in range(20_000):  # a standing object seen at every keyframe for a long time
+        tracker.update(i * 3.0, [det(100 + (i % 2), 0.6 if i != 7_000 else 0.97, h=80)])
+    [track] = tracker.active
+    assert track.hits == 20_000 and len(track.points) == RECENT_POINTS
+    assert track.first_ts == 0.0 and track.last_ts == 19_999 * 3.0
+    assert abs(track.score(3) - (0.97 + 0.6 + 0.6) / 3) < 1e-9
+    assert track.best_point().ts == 7_000 * 3.0
+    assert track.displacement() < 0.05 and track.stats(3).score_max == 0.97
+
+
+def test_a_crowd_of_boxes_cannot_grow_the_tracker_without_bound() -> None:
+    from edge_agent.tracker import MAX_ACTIVE_TRACKS
+
+    tracker = Tracker(TrackingSettings())
+    crowd = [det(x * 40.0, 0.5 + (x % 10) / 100, y=(x // 20) * 90.0) for x in range(400)]
+    closed = tracker.update(0.0, crowd)
+    assert len(tracker.active) == MAX_ACTIVE_TRACKS and len(closed) == 400 - MAX_ACTIVE_TRACKS

@@ -17,6 +17,7 @@ import pytest
 
 from cloud.iot_policy import THING, gateway_policy
 from contracts import topics
+from contracts.telemetry import CameraStatus, Heartbeat
 from edge_agent.config_store import ConfigStore
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
@@ -206,6 +207,26 @@ def test_publisher_keeps_order_and_removes_only_after_ack(tmp_path: Path):
     assert heartbeat["schema_version"] == 1 and heartbeat["outbox_pending"] == 3
     publisher.run_once()
     assert [p for _, p in transport.sent[1:]] == [b"m0", b"m1", b"m2"] and outbox.count_pending() == 0
+
+
+def test_heartbeat_carries_each_cameras_health_and_survives_a_status_bug(tmp_path: Path):
+    outbox = Outbox(tmp_path / "o.sqlite")
+    statuses = {"door": CameraStatus(state="reconnecting", source="rtsp://***@10.0.0.5/1", reconnects=3,
+                                     last_error="connection refused"),
+                "yard": CameraStatus(state="connected", frames=120)}
+    transport = ScriptedTransport([])
+    publisher = OutboxPublisher(outbox, transport, "gw1", camera_status=lambda: statuses)
+    publisher.run_once()
+    beat = Heartbeat.model_validate_json(transport.sent[0][1])
+    assert beat.cameras == statuses
+
+    def broken() -> dict:
+        raise RuntimeError("status bug")
+
+    transport.sent.clear()
+    publisher = OutboxPublisher(outbox, transport, "gw1", camera_status=broken)
+    publisher.run_once()
+    assert Heartbeat.model_validate_json(transport.sent[0][1]).cameras == {}  # the heartbeat still goes
 
 
 def test_publisher_waits_while_disconnected_and_on_rejection(tmp_path: Path):
