@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from contracts.ids import validate_camera_id
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contracts.ids import validate_camera_id
 
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
 Polygon = Annotated[list[Point], Field(min_length=3, max_length=64)]

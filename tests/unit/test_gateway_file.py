@@ -32,7 +32,7 @@ def test_sources_and_config_are_read_apart(tmp_path: Path) -> None:
     ({"sources": {"door": "/c"}, "camras": {}}, "camras"),
 ])
 def test_a_bad_gateway_file_is_one_clear_error_naming_the_field(tmp_path: Path, doc: object, message: str) -> None:
-    with pytest.raises(GatewayFileError, match="gateway.json") as err:
+    with pytest.raises(GatewayFileError, match=r"gateway\.json") as err:
         load_gateway_file(write(tmp_path, doc))
     assert message in str(err.value)
 
