@@ -30,6 +30,7 @@ from cloud.verifier.settings import VerifierSettings
 from cloud.verifier.verifier import Verifier
 from contracts import Box, Candidate, new_event_id
 from models.detector import Detection, PersonDetector, tile_regions
+from models.video import VideoError, VideoReader
 
 GATEWAY_STILL_THRESHOLD = 0.35
 GATEWAY_MIN_AREA = 0.00005
@@ -147,24 +148,13 @@ class ClipWindow:
 
 
 def sample_clip(path: Path, fps: float = 5.0) -> list[tuple[float, np.ndarray]]:
-    """Frames at about `fps` with their real time stamps (tree.avi has irregular ones)."""
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise FileNotFoundError(f"cannot open {path}")
-    out: list[tuple[float, np.ndarray]] = []
-    next_t = 0.0
+    """Frames at about `fps` with their real time stamps (tree.avi has irregular ones), read by the one video
+    reader the gateway and the verifier share."""
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if t + 1e-6 >= next_t:
-                out.append((t, frame))
-                next_t = t + 1.0 / fps
-    finally:
-        capture.release()
-    return out
+        with VideoReader(str(path)) as reader:
+            return [(frame.ts, frame.image) for frame in reader.frames(fps)]
+    except VideoError as exc:
+        raise FileNotFoundError(f"cannot open {path}: {exc}") from exc
 
 
 def clip_gateway_boxes(frame: np.ndarray, gateway: PersonDetector) -> list[Detection]:
