@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import Candidate, Verdict
+from contracts import Candidate, Verdict, redact_uri
 
 
 def as_utc(value: datetime) -> datetime:
@@ -46,6 +47,11 @@ class EventRecord(BaseModel):
     clip_key: str | None = None
     snapshot_key: str | None = None
     verdict_json: str = Field(description="the full verdict, returned as-is on redelivery")
+    candidate_json: str | None = Field(
+        default=None,
+        description="the candidate message minus its snapshot (the gateway's boxes in frame pixels, frame size, "
+        "best-frame offset, tracks, reasons): what a reviewer needs to see the gateway's view; None on older items",
+    )
     created_at: str
     expires_at: int = Field(description="epoch seconds; DynamoDB TTL attribute")
     notified: bool = False
@@ -82,9 +88,16 @@ class EventRecord(BaseModel):
             clip_key=clip_key,
             snapshot_key=snapshot_key,
             verdict_json=verdict.model_dump_json(),
+            candidate_json=candidate.model_copy(update={"source": redact_uri(candidate.source)}).model_dump_json(
+                exclude={"snapshot_jpeg"}
+            ),
             created_at=iso_utc(now),
             expires_at=int((as_utc(now) + timedelta(days=ttl_days)).timestamp()),
         )
 
     def verdict(self) -> Verdict:
         return Verdict.model_validate_json(self.verdict_json)
+
+    def candidate_facts(self) -> dict | None:
+        """The stored candidate (without its snapshot) as a dict, or None for items written before it was kept."""
+        return json.loads(self.candidate_json) if self.candidate_json else None
