@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "vigia.commands.cloud_cmd",
     "vigia.commands.config_cmd",
     "vigia.commands.greengrass_cmd",
+    "vigia.commands.sample_cmd",
 )
 
 
