@@ -19,7 +19,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cloud import metrics
 from cloud.events.record import EventRecord
+from cloud.metrics import verifier as verifier_metrics
 from cloud.notify.message import Notification
 from cloud.ports import (
     ClipSource,
@@ -120,7 +122,8 @@ class Pipeline:
         raw = body.model_dump_json() if isinstance(body, Candidate) else body
         try:
             candidate = body if isinstance(body, Candidate) else parse_candidate(body)
-            return self._handle(candidate, received_at)
+            with metrics.correlation(candidate.event_id):
+                return self._handle(candidate, received_at)
         except PermanentError as exc:
             return self.reject(raw, exc, received_at)
 
@@ -131,20 +134,26 @@ class Pipeline:
         reason = getattr(exc, "reason", "failed")
         log.error("candidate rejected (%s): %s", reason, exc, extra={"event_id": event_id})
         letter = self.dead_letter.send(text, reason, str(exc), event_id=event_id)
+        verifier_metrics.dead_lettered(reason)
         return Outcome(event_id, None, "dead_lettered", received_at=received_at, dead_letter_id=letter)
 
     def _handle(self, candidate: Candidate, received_at: float) -> Outcome:
         eid = candidate.event_id
+        verifier_metrics.received(candidate)
         existing = self.events.get(eid)
         if existing is not None:
             log.info("duplicate delivery, returning the stored verdict", extra={"event_id": eid})
+            verifier_metrics.duplicate(candidate)
             notified_at = self._finish_notification(existing, received_at, claimed=False)
             return Outcome(eid, existing.verdict(), "duplicate", received_at=received_at,
                            notified=notified_at is not None, notified_at=notified_at)
 
         with tempfile.TemporaryDirectory(prefix="vigia-clip-") as tmp:
             clip_path = self.clips.fetch(candidate.clip, Path(tmp)) if candidate.clip else None
+            verify_started = time.perf_counter()
             verdict = self.verify(candidate, clip_path)
+            verifier_metrics.verified(candidate, verdict, (time.perf_counter() - verify_started) * 1000.0,
+                                      clip_path is not None)
             if verdict.event_id != eid:
                 raise RuntimeError(f"verifier returned a verdict for {verdict.event_id}, not {eid}")
             log.info("verdict %s (score %.3f)", verdict.decision, verdict.score, extra={"event_id": eid})
@@ -218,4 +227,5 @@ class Pipeline:
             raise
         self.events.mark_notified(eid, self._now(), message_id)
         log.info("notified", extra={"event_id": eid, "message_id": message_id})
+        verifier_metrics.notified(record)
         return self.clock()

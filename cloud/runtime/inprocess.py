@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from cloud.metrics import verifier as verifier_metrics
 from cloud.pipeline import Outcome, event_id_of
 from cloud.ports import VerifyFn
 from cloud.runtime.wiring import build_pipeline
@@ -76,6 +77,7 @@ class InProcessCloud:
                 return self.pipeline.handle(candidate, received_at=submitted_at)
             except Exception as exc:
                 eid = candidate.event_id if isinstance(candidate, Candidate) else event_id_of(candidate)
+                verifier_metrics.error()
                 if attempt == attempts:
                     log.error("giving up after %d attempts", attempts, extra={"event_id": eid})
                     raw = candidate.model_dump_json() if isinstance(candidate, Candidate) else candidate

@@ -10,8 +10,10 @@ is reported as failed too: nothing accepted is dropped.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from cloud.metrics import verifier as verifier_metrics
 from cloud.pipeline import Pipeline, event_id_of
 
 log = logging.getLogger(__name__)
@@ -36,14 +38,21 @@ def _setup_logging() -> None:
         from vigia.logs import configure_logging
     except ImportError:  # the Lambda image ships cloud/ and contracts/ only
         logging.getLogger().setLevel(logging.INFO)
-        return
-    configure_logging("INFO")
+    else:
+        configure_logging("INFO")
+    from cloud.metrics import CorrelationFilter
+
+    for handler in logging.getLogger().handlers:  # every line carries the event id being handled
+        handler.addFilter(CorrelationFilter())
 
 
 def process_batch(event: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
         message_id = record.get("messageId", "")
+        sent_ms = (record.get("attributes") or {}).get("SentTimestamp")
+        if sent_ms and str(sent_ms).isdigit():
+            verifier_metrics.queue_age(time.time() - int(sent_ms) / 1000.0)
         try:
             outcome = pipeline.handle(record.get("body", ""))
             log.info("record %s: %s", message_id, outcome.status,
@@ -52,6 +61,7 @@ def process_batch(event: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
             log.exception("record %s failed, will be retried: %s", message_id, exc,
                           extra={"event_id": event_id_of(record.get("body", "")), "message_id": message_id})
             failures.append({"itemIdentifier": message_id})
+            verifier_metrics.error()
     return {"batchItemFailures": failures}
 
 

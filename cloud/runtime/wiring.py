@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
+from cloud import metrics
 from cloud.clips.local import LocalClipSource
 from cloud.clips.router import ClipRouter
 from cloud.clips.s3 import S3ClipSource
@@ -28,6 +29,7 @@ def load_verify(spec: str, settings: CloudSettings | None = None) -> VerifyFn:
 
 
 def build_pipeline(settings: CloudSettings, verify: VerifyFn | None = None) -> Pipeline:
+    metrics.configure_from_settings(settings)  # EMF to stdout (AWS) or <data dir>/metrics/cloud.jsonl
     verify = verify or load_verify(settings.verifier, settings)
     # Both clip kinds are always available: a local deployment may still be sent s3:// clips.
     clips = ClipRouter({"local": LocalClipSource(settings.local_clip_root), "s3": S3ClipSource()})

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from cloud.aws import aws_client
+from cloud.metrics import verifier as verifier_metrics
 from cloud.pipeline import Pipeline, event_id_of
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ class SqsWorker:
                 resp = self.sqs.receive_message(
                     QueueUrl=self.queue_url, MaxNumberOfMessages=self.max_messages,
                     WaitTimeSeconds=self.wait_s, VisibilityTimeout=self.visibility_s,
-                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 )
             except Exception as exc:
                 log.exception("receive failed: %s", exc, extra={"event_id": None})
@@ -108,11 +110,15 @@ class SqsWorker:
     def handle_message(self, message: dict[str, Any]) -> None:
         body, receipt = message.get("Body", ""), message["ReceiptHandle"]
         event_id = event_id_of(body)
+        sent_ms = (message.get("Attributes") or {}).get("SentTimestamp")
+        if sent_ms and str(sent_ms).isdigit():
+            verifier_metrics.queue_age(time.time() - int(sent_ms) / 1000.0)
         try:
             with _Heartbeat(self.sqs, self.queue_url, receipt, self.visibility_s, self.heartbeat_s, event_id):
                 outcome = self.pipeline.handle(body)
         except Exception as exc:
             self.stats["failed"] += 1
+            verifier_metrics.error()
             log.exception("message failed, left for redelivery: %s", exc, extra={"event_id": event_id})
             return
         try:
