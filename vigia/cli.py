@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "vigia.commands.config_cmd",
     "vigia.commands.greengrass_cmd",
     "vigia.commands.sample_cmd",
+    "vigia.commands.tune_cmd",
+    "vigia.commands.drift_cmd",
 )
 
 
