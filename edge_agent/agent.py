@@ -24,6 +24,7 @@ import numpy as np
 
 from contracts import Box, Candidate, ClipRef, TrackStats, new_event_id, redact_uri, validate_camera_id
 from contracts.telemetry import CameraStatus
+from edge_agent import metrics
 from edge_agent.camera import CameraSession, ClipReport, zoom_regions
 from edge_agent.config_provider import ConfigProvider
 from edge_agent.detector_service import SharedDetector
@@ -85,6 +86,7 @@ class EdgeAgent:
         self._statuses: dict[str, _Status] = {}
         self._live: dict[str, LiveSource] = {}
         self._candidates_by_camera: dict[str, int] = {}
+        metrics.configure(settings.data_dir, settings.gateway_id)  # EMF lines to <data dir>/metrics/edge.jsonl
 
     def stop(self) -> None:
         self._stop.set()
@@ -153,6 +155,7 @@ class EdgeAgent:
         return reports
 
     def _log_clip(self, report: ClipReport) -> None:
+        metrics.count("ClipsProcessed" if report.error is None else "ClipsFailed", report.camera_id)
         log.info("clip done" if report.error is None else "clip failed", extra={
             "camera_id": report.camera_id, "clip": report.clip, "frames": report.frames_sampled,
             "detector_frames": report.detector_frames, "candidates": report.candidate_count,
@@ -315,6 +318,7 @@ class EdgeAgent:
         if self._accept(candidate) is False:
             log.info("candidate already accepted before a restart; not announced again", extra={
                 "decision": "suppressed", "event_id": candidate.event_id, "camera_id": candidate.camera_id})
+            metrics.count("Suppressed", candidate.camera_id, rule="already_accepted")
             return
         if clip_identity is not None:
             self._ledger("record_event", report.clip, candidate.event_id, candidate.start_offset_s,
@@ -325,6 +329,7 @@ class EdgeAgent:
         with self._lock:
             self._candidates_by_camera[candidate.camera_id] = self._candidates_by_camera.get(candidate.camera_id,
                                                                                              0) + 1
+        metrics.count("Candidates", candidate.camera_id)
         log.info("candidate sent", extra={
             "decision": "candidate", "event_id": candidate.event_id, "camera_id": candidate.camera_id,
             "score": candidate.score, "start_s": candidate.start_offset_s, "end_s": candidate.end_offset_s,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from contracts import CameraConfig
+from edge_agent import metrics
 from edge_agent.detector_service import DetectorClient
 from edge_agent.events import OpenEvent
 from edge_agent.filters import DetectionFilter
@@ -114,6 +115,7 @@ class CameraSession:
         self.wall_offset = wall - ts
         self._refresh_config()
         self.report.frames_sampled += 1
+        metrics.count("FramesProcessed", self.camera_id)
         item = _Item(ts, wall, image)
         motion = self.gate.check(image) if self.cfg.motion.enabled else MotionResult(True, 1.0, [])
         keyframe = ts - self.last_detect_ts >= self.cfg.motion.keyframe_interval_s
@@ -121,6 +123,7 @@ class CameraSession:
             item.motion, item.waiting, item.phase = motion, 1, "full"
             self.last_detect_ts = ts
             self.report.detector_frames += 1
+            metrics.count("DetectorCalls", self.camera_id)
             self.client.submit(image, item, floor=self.cfg.detect_threshold)
         self.pending.append(item)
         self._advance()
@@ -192,6 +195,7 @@ class CameraSession:
                 match = memory.match(item.image, verdict.detection.as_xyxy(), self.cfg.fp_match_threshold)
                 if match:
                     self.report.fp_suppressed += 1
+                    metrics.count("Suppressed", self.camera_id, rule="fp_memory")
                     log.info("detection matches a known false positive", extra={
                         "decision": "suppressed", "camera_id": self.camera_id, "ts": round(item.ts, 2),
                         "fp_entry": match.entry_id, "similarity": round(match.similarity, 3),
@@ -244,6 +248,7 @@ class CameraSession:
             if earlier and not track.announced:
                 if not track.suppressed_logged:
                     track.suppressed_logged = True
+                    metrics.count("Suppressed", self.camera_id, rule="stationary")
                     log.info("stationary object already announced", extra={
                         "decision": "suppressed", "camera_id": self.camera_id, "track_id": track.track_id,
                         "announced_by": earlier})
@@ -255,6 +260,7 @@ class CameraSession:
             return
         self.report.dropped_tracks += 1
         _, why = self.tracker.qualifies(track, self.cfg.threshold)
+        metrics.count("Dropped", self.camera_id, reason=metrics.dropped_rule(why))
         level = logging.INFO if track.hits >= 2 else logging.DEBUG
         log.log(level, "track dropped", extra={
             "decision": "dropped", "camera_id": self.camera_id, "track_id": track.track_id, "reason": why,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from contracts import Candidate, topics
 from contracts.telemetry import CameraStatus, Heartbeat
+from edge_agent import metrics
 from edge_agent.outbox import Outbox
 from edge_agent.transport.base import Backoff, PublishRejectedError, Transport, TransportError
 
@@ -143,6 +144,7 @@ class OutboxPublisher:
             agent_version=self.agent_version,
             cameras=self._cameras(),
         )
+        metrics.heartbeat(beat)  # Heartbeat, OutboxPending, per-camera CameraUp/FramesDropped/Reconnects
         try:
             self.transport.publish(topics.heartbeat(self.thing), beat.model_dump_json().encode(), qos=1)
             self._next_heartbeat = time.monotonic() + self.heartbeat_interval_s

@@ -28,7 +28,8 @@ CLOUD_METRICS: dict[str, str] = {
 EDGE_METRICS: dict[str, str] = {
     "FramesProcessed": "Count",
     "DetectorCalls": "Count",
-    "ClipsProcessed": "Count",  # event clips handed over (segment written or camera clip referenced)
+    "ClipsProcessed": "Count",  # clips (or live runs) the gateway finished reading
+    "ClipsFailed": "Count",  # clips it could not read
     "Candidates": "Count",  # candidates accepted into the outbox
     "Suppressed": "Count",  # by `rule`
     "Dropped": "Count",  # by `reason`
