@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "vigia.commands.sample_cmd",
     "vigia.commands.tune_cmd",
     "vigia.commands.drift_cmd",
+    "vigia.commands.stats_cmd",
+    "vigia.commands.cost_cmd",
 )
 
 
