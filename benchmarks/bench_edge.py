@@ -2,7 +2,11 @@
 
 1. raw OpenVINO throughput of the gateway model (AsyncInferQueue, optimal requests, pre-made inputs);
 2. the agent end to end on vtest.avi (decode, sample, motion gate, detect, filter, track, events);
-3. how many 5 fps camera streams one gateway like this sustains.
+3. an estimate, from 1 and 2, of how many 5 fps camera streams one gateway like this sustains (the
+   measured figure, with live cameras through the supervisor, is benchmarks/bench_capacity.py's).
+
+`--quick` (about 3 minutes for one precision) is for a re-run in a quiet window; the 1-minute load average
+is recorded per round, since a noisy neighbour on a shared machine moves both sides of the ratio.
 
 Prints and writes JSON; asserts nothing (claims live here, not in tests).
 """
@@ -84,7 +88,11 @@ def main() -> int:
     parser.add_argument("--precision", action="append", choices=["FP32", "INT8"])
     parser.add_argument("--seconds", type=float, default=10.0, help="raw throughput measuring time")
     parser.add_argument("--rounds", type=int, default=3, help="alternating raw/agent rounds (median reported)")
+    parser.add_argument("--quick", action="store_true",
+                        help="4 s raw windows, no clip_mode=source variant (about 3 minutes for one precision)")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = min(args.seconds, 4.0)
     clip = vtest_path()
     cap = cv2.VideoCapture(str(clip))
     frames = []
@@ -95,7 +103,7 @@ def main() -> int:
         frames.append(frame)
     cap.release()
     results = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                           "python": platform.python_version()},
+                           "python": platform.python_version(), "load_1m_at_start": os.getloadavg()[0]},
                "clip": clip.name, "model": GATEWAY_MODEL, "runs": []}
     for precision in args.precision or ["FP32"]:
         model_dir, manifest = prepare(GATEWAY_MODEL, precision)
@@ -105,13 +113,15 @@ def main() -> int:
         for _ in range(args.rounds):
             raw_r = raw_throughput(model_dir, frames, args.seconds)
             agent_r = agent_throughput(model_dir, clip, 10.0, "off", 1)
-            source_r = agent_throughput(model_dir, clip, 10.0, "off", 1, clip_mode="source")
+            raw_r["load_1m"] = os.getloadavg()[0]
             rounds.append((agent_r["frames_per_s"] / raw_r["inferences_per_s"], raw_r, agent_r))
-            source_rounds.append((source_r["frames_per_s"] / raw_r["inferences_per_s"], raw_r, source_r))
+            if not args.quick:
+                source_r = agent_throughput(model_dir, clip, 10.0, "off", 1, clip_mode="source")
+                source_rounds.append((source_r["frames_per_s"] / raw_r["inferences_per_s"], raw_r, source_r))
         rounds.sort(key=lambda r: r[0])
         source_rounds.sort(key=lambda r: r[0])
         ratio, raw, agent = rounds[len(rounds) // 2]
-        source_ratio, _, source_agent = source_rounds[len(source_rounds) // 2]
+        source_ratio, _, source_agent = source_rounds[len(source_rounds) // 2] if source_rounds else (None, None, {})
         agent_default = agent_throughput(model_dir, clip, STREAM_FPS, "auto", 1)
         calls_per_frame = agent["detector_calls"] / max(agent["frames"], 1)
         run = {
@@ -123,7 +133,7 @@ def main() -> int:
             "agent_inferences_over_raw": round(agent["inferences_per_s"] / raw["inferences_per_s"], 3),
             "agent_source_clip_mode": source_agent | {"note": "clip_mode=source: the camera's clip file is handed "
                                                       "over instead of re-encoding a segment"},
-            "agent_source_clip_mode_fps_over_raw": round(source_ratio, 3),
+            "agent_source_clip_mode_fps_over_raw": round(source_ratio, 3) if source_ratio is not None else None,
             "source_ratio_per_round": [round(r[0], 3) for r in source_rounds],
             "agent_default_config": agent_default | {"note": "defaults: 5 fps sampling, motion gate, auto zoom"},
             "streams_at_5fps_all_motion": round(agent["frames_per_s"] / STREAM_FPS / max(calls_per_frame, 1e-9), 1),
@@ -131,8 +141,10 @@ def main() -> int:
                 agent["frames_per_s"] / STREAM_FPS * agent_default["frames"] / max(agent_default["detector_calls"], 1),
                 1),
         }
+        run["load_1m_per_round"] = [round(r[1]["load_1m"], 2) for r in rounds]
         results["runs"].append(run)
         print(json.dumps(run, indent=2), flush=True)
+    results["machine"]["load_1m_at_end"] = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "edge.json").write_text(json.dumps(results, indent=2))
     print(f"written {args.out / 'edge.json'}")
