@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cloud.events.record import EventRecord
 from cloud.notify.message import Notification
 from contracts import Candidate, ClipRef, Verdict
+
+if TYPE_CHECKING:
+    from cloud.feedback.model import FeedbackEntry
 
 
 class PermanentError(Exception):
@@ -102,6 +105,25 @@ class EventStore(Protocol):
     ) -> list[EventRecord]: ...
 
     def by_score_band(self, score_bucket: str, low: float, high: float, limit: int = 100) -> list[EventRecord]: ...
+
+    def set_feedback(self, event_id: str, entry: FeedbackEntry) -> EventRecord:
+        """Store `entry` as the event's latest label (history bounded to 20); the same label by the same person
+        again changes nothing. Raises cloud.feedback.UnknownEvent for an unknown id."""
+        ...
+
+    def query(
+        self,
+        camera_id: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        label: str | None = None,
+        score_low: float | None = None,
+        score_high: float | None = None,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        """Events matching every filter given, newest first."""
+        ...
 
 
 @runtime_checkable

@@ -32,6 +32,7 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
     from cloud.settings import CloudSettings
     from edge_agent.agent import EdgeAgent
     from edge_agent.config_provider import StaticConfig
+    from edge_agent.fp_memory_sync import FpMemorySync
     from edge_agent.outbox import Outbox
     from edge_agent.settings import AgentSettings
     from models.detector import PersonDetector
@@ -60,8 +61,11 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
 
     detector = PersonDetector(gateway_dir, mode="throughput")
     outbox = Outbox(edge_settings.outbox_path)
-    agent = EdgeAgent(edge_settings, StaticConfig.from_file(config) if config else StaticConfig(), detector,
-                      outbox, on_candidate=to_cloud)
+    base = StaticConfig.from_file(config).config if config else None
+    gateway_config = gateway_config_from_shadow(store.cloud, edge_settings.gateway_id, base)
+    agent = EdgeAgent(edge_settings, gateway_config, detector, outbox, on_candidate=to_cloud)
+    # Feedback between runs may have sent the gateway a new false-positive memory: install it first.
+    FpMemorySync(gateway_config, agent.fp_memories).reconcile()
     started = time.perf_counter()
     reports = []
     try:
@@ -105,6 +109,21 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
         if r.error:
             print(f"  unreadable: {redact_uri(r.clip)}: {redact_uri(r.error)}")
     return 0
+
+
+def gateway_config_from_shadow(cloud_dir: Path, thing: str, base=None):
+    """The demo gateway's config as a connected gateway gets it: its base (the --config file, or the defaults)
+    plus the desired state of its `vigia-config` shadow. With no broker the shadow lives in a file of the
+    cloud's data dir (cloud.feedback.shadow_refs.LocalShadowBackend), where `vigia feedback` writes it."""
+    from cloud.feedback.shadow_refs import SHADOWS_FILE, LocalShadowBackend
+    from contracts.topics import CONFIG_SHADOW_NAME
+    from edge_agent.config_store import ConfigStore
+
+    config = ConfigStore(initial=base)
+    doc = LocalShadowBackend(cloud_dir / SHADOWS_FILE).get(thing, CONFIG_SHADOW_NAME)
+    if doc is not None:
+        config.apply((doc.get("state") or {}).get("desired") or {}, version=doc.get("version"), full=True)
+    return config
 
 
 def _annotated(candidate: Candidate) -> str:

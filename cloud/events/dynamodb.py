@@ -1,22 +1,31 @@
 """Event store in DynamoDB: one item per event, written with a conditional put.
 
 Indexes: `camera-time` (camera_id + started_at ISO) for a camera's history, `score-band`
-(score_bucket = UTC day + score number) for the sampler's near-threshold query. `expires_at` is the TTL.
+(score_bucket = UTC day + score number) for the sampler's near-threshold query, `label-time` (label +
+started_at; sparse: only labelled events have `label`) for feedback. `expires_at` is the TTL.
+
+`query` picks the narrowest index: camera → camera-time, label → label-time, a time window → the day
+partitions of score-band, nothing → a table scan (an operator's listing; costs a read of the table).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud.aws import aws_client
-from cloud.events.record import EventRecord, iso_utc
+from cloud.events.record import EventRecord, as_utc, iso_utc, score_bucket_for
 from contracts import validate_event_id
+
+if TYPE_CHECKING:
+    from cloud.feedback.model import FeedbackEntry
 
 CAMERA_TIME_INDEX = "camera-time"
 SCORE_BAND_INDEX = "score-band"
+LABEL_TIME_INDEX = "label-time"
+FEEDBACK_RETRIES = 5
 TTL_ATTRIBUTE = "expires_at"
 
 
@@ -31,6 +40,7 @@ def table_definition(name: str) -> dict[str, Any]:
             {"AttributeName": "started_at", "AttributeType": "S"},
             {"AttributeName": "score_bucket", "AttributeType": "S"},
             {"AttributeName": "score", "AttributeType": "N"},
+            {"AttributeName": "label", "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": "event_id", "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -47,6 +57,14 @@ def table_definition(name: str) -> dict[str, Any]:
                 "KeySchema": [
                     {"AttributeName": "score_bucket", "KeyType": "HASH"},
                     {"AttributeName": "score", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": LABEL_TIME_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "label", "KeyType": "HASH"},
+                    {"AttributeName": "started_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             },
@@ -165,12 +183,13 @@ class DynamoEventStore:
             },
         )
 
-    def _query(self, limit: int, **kwargs: Any) -> Iterator[EventRecord]:
+    def _query(self, limit: int, operation: str = "query", **kwargs: Any) -> Iterator[EventRecord]:
         count = 0
         start: dict[str, Any] | None = None
+        call = getattr(self.client, operation)
         while count < limit:
-            page = self.client.query(
-                TableName=self.table, Limit=limit - count, **kwargs,
+            page = call(
+                TableName=self.table, Limit=max(1, limit - count), **kwargs,
                 **({"ExclusiveStartKey": start} if start else {}),
             )
             for item in page.get("Items", []):
@@ -197,3 +216,125 @@ class DynamoEventStore:
                 ":b": {"S": score_bucket}, ":lo": {"N": repr(low)}, ":hi": {"N": repr(high)},
             },
         ))
+
+    # -- feedback ----------------------------------------------------------------------------------
+    def set_feedback(self, event_id: str, entry: FeedbackEntry) -> EventRecord:
+        """Store `entry` as the event's latest label; the same label again changes nothing. Optimistic: the
+        write is conditional on the history read, so two labels given at once both land (in some order)."""
+        from cloud.feedback.model import UnknownEvent
+
+        event_id = validate_event_id(event_id)
+        for _ in range(FEEDBACK_RETRIES):
+            record = self.get(event_id)
+            if record is None:
+                raise UnknownEvent(event_id)
+            updated = record.with_feedback(entry)
+            if updated is None:
+                return record
+            # items written before feedback existed have no history attribute at all
+            condition = "attribute_exists(event_id) AND (attribute_not_exists(feedback_json) OR feedback_json = :old)"
+            values = {":label": {"S": updated.label}, ":at": {"S": updated.labeled_at},
+                      ":history": {"S": updated.feedback_json}, ":old": {"S": record.feedback_json}}
+            try:
+                self.client.update_item(
+                    TableName=self.table, Key={"event_id": {"S": event_id}},
+                    UpdateExpression="SET #label = :label, labeled_at = :at, feedback_json = :history",
+                    ConditionExpression=condition, ExpressionAttributeNames={"#label": "label"},
+                    ExpressionAttributeValues=values,
+                )
+            except Exception as exc:
+                if self._conditional_failed(exc):
+                    continue  # someone labelled it meanwhile: read again and add ours after theirs
+                raise
+            return updated
+        raise RuntimeError(f"event {event_id}: feedback kept changing; gave up after {FEEDBACK_RETRIES} tries")
+
+    def query(
+        self,
+        camera_id: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        label: str | None = None,
+        score_low: float | None = None,
+        score_high: float | None = None,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        """Events matching every filter given, newest first (by start time)."""
+        limit = max(0, int(limit))
+        if limit == 0:
+            return []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        filters: list[str] = []
+
+        def where(attribute: str, op: str, value: Any, key: str) -> None:
+            names[f"#{key}"] = attribute
+            values[f":{key}"] = self._ser.serialize(_to_dynamo(value))
+            filters.append(f"#{key} {op} :{key}")
+
+        if decision is not None:
+            where("decision", "=", decision, "decision")
+        if score_low is not None:
+            where("score", ">=", score_low, "score_low")
+        if score_high is not None:
+            where("score", "<=", score_high, "score_high")
+        lo = iso_utc(since) if since is not None else "0"
+        hi = iso_utc(until) if until is not None else "~"  # after every ISO text
+
+        def search(index: str, hash_attr: str, hash_value: str, in_range: bool = True) -> Iterator[EventRecord]:
+            args: dict[str, Any] = {
+                "IndexName": index, "ScanIndexForward": False,
+                "KeyConditionExpression": "#h = :h" + (" AND started_at BETWEEN :lo AND :hi" if in_range else ""),
+                "ExpressionAttributeNames": {**names, "#h": hash_attr},
+                "ExpressionAttributeValues": {**values, ":h": {"S": hash_value},
+                                              **({":lo": {"S": lo}, ":hi": {"S": hi}} if in_range else {})},
+            }
+            extra = list(filters)
+            if hash_attr == "camera_id" and label is not None:
+                args["ExpressionAttributeNames"]["#label"] = "label"
+                args["ExpressionAttributeValues"][":label"] = {"S": label}
+                extra.append("#label = :label")
+            if not in_range:
+                extra.append("started_at BETWEEN :lo AND :hi")
+                args["ExpressionAttributeValues"].update({":lo": {"S": lo}, ":hi": {"S": hi}})
+            if extra:
+                args["FilterExpression"] = " AND ".join(extra)
+            return self._query(limit, **args)
+
+        if camera_id is not None:
+            return list(search(CAMERA_TIME_INDEX, "camera_id", camera_id))
+        if label is not None:
+            return list(search(LABEL_TIME_INDEX, "label", label))
+        if since is not None:  # one score-band partition a day, newest day first
+            out: list[EventRecord] = []
+            day = as_utc(until or datetime.now(UTC)).date()
+            first = as_utc(since).date()
+            while day >= first and len(out) < limit:
+                bucket = score_bucket_for(datetime(day.year, day.month, day.day))
+                found = list(self._query(10_000, **self._day_args(bucket, names, values, filters, lo, hi)))
+                out.extend(sorted(found, key=lambda r: (r.started_at, r.event_id), reverse=True))
+                day -= timedelta(days=1)
+            return out[:limit]
+        scan_args: dict[str, Any] = {}
+        if filters or until is not None:
+            extra = [*filters, "started_at <= :hi"] if until is not None else list(filters)
+            scan_args = {"FilterExpression": " AND ".join(extra),
+                         "ExpressionAttributeNames": names or None,
+                         "ExpressionAttributeValues": {**values, **({":hi": {"S": hi}} if until else {})}}
+            scan_args = {k: v for k, v in scan_args.items() if v}
+        found = list(self._query(1_000_000, operation="scan", **scan_args))
+        return sorted(found, key=lambda r: (r.started_at, r.event_id), reverse=True)[:limit]
+
+    @staticmethod
+    def _day_args(bucket: str, names: dict[str, str], values: dict[str, Any], filters: list[str],
+                  lo: str, hi: str) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "IndexName": SCORE_BAND_INDEX,
+            "KeyConditionExpression": "score_bucket = :b",
+            "FilterExpression": " AND ".join([*filters, "started_at BETWEEN :lo AND :hi"]),
+            "ExpressionAttributeValues": {**values, ":b": {"S": bucket}, ":lo": {"S": lo}, ":hi": {"S": hi}},
+        }
+        if names:
+            args["ExpressionAttributeNames"] = names
+        return args

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import Candidate, Verdict, redact_uri
+
+if TYPE_CHECKING:  # cloud.feedback imports this module: no import cycle at run time
+    from cloud.feedback.model import FeedbackEntry
+
+MAX_FEEDBACK_HISTORY = 20
 
 
 def as_utc(value: datetime) -> datetime:
@@ -58,6 +64,9 @@ class EventRecord(BaseModel):
     notified_at: str | None = None
     notify_claimed_at: float | None = Field(default=None, description="epoch s of the live notification claim")
     notification_id: str | None = None
+    label: str | None = Field(default=None, description="latest feedback label (person, not-person, unsure)")
+    labeled_at: str | None = Field(default=None, description="ISO UTC time of the latest label")
+    feedback_json: str = Field(default="[]", description="feedback history, oldest first, last 20 entries")
 
     @classmethod
     def build(
@@ -101,3 +110,22 @@ class EventRecord(BaseModel):
     def candidate_facts(self) -> dict | None:
         """The stored candidate (without its snapshot) as a dict, or None for items written before it was kept."""
         return json.loads(self.candidate_json) if self.candidate_json else None
+
+    def feedback(self) -> list[FeedbackEntry]:
+        from cloud.feedback.model import history_of
+
+        return history_of(self.feedback_json)
+
+    def with_feedback(self, entry: FeedbackEntry) -> EventRecord | None:
+        """The record with `entry` as its latest label, or None when it already is (same label, same person,
+        same note): feedback is idempotent."""
+        from cloud.feedback.model import history_json
+
+        history = self.feedback()
+        if history and history[-1].same_as(entry) and self.label == entry.label:
+            return None
+        history.append(entry)
+        return self.model_copy(update={
+            "label": entry.label, "labeled_at": iso_utc(entry.at),
+            "feedback_json": history_json(history[-MAX_FEEDBACK_HISTORY:]),
+        })

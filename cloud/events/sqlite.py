@@ -6,9 +6,13 @@ import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloud.events.record import EventRecord, iso_utc
 from contracts import validate_event_id
+
+if TYPE_CHECKING:
+    from cloud.feedback.model import FeedbackEntry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -27,6 +31,12 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_camera_time ON events (camera_id, started_at);
 CREATE INDEX IF NOT EXISTS events_score_band ON events (score_bucket, score);
 """
+# Added with feedback (older stores get them on open): what `query` filters on besides the indexed keys.
+_ADDED_COLUMNS = {"decision": "TEXT", "label": "TEXT"}
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_time ON events (started_at);
+CREATE INDEX IF NOT EXISTS events_label_time ON events (label, started_at);
+"""
 _COLUMNS = "doc, notified, notified_at, notify_claimed_at, notification_id"
 
 
@@ -39,6 +49,18 @@ class SqliteEventStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        # rows written before the columns existed: their decision and label are in the document
+        self._db.execute("UPDATE events SET decision = json_extract(doc, '$.decision') WHERE decision IS NULL")
+        self._db.execute("UPDATE events SET label = json_extract(doc, '$.label') "
+                         "WHERE label IS NULL AND json_extract(doc, '$.label') IS NOT NULL")
+        self._db.executescript(_ADDED_INDEXES)
 
     def close(self) -> None:
         with self._lock:
@@ -56,11 +78,11 @@ class SqliteEventStore:
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO events (event_id, camera_id, started_at, score_bucket, score, "
-                "expires_at, doc, notified, notified_at, notify_claimed_at, notification_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "expires_at, doc, notified, notified_at, notify_claimed_at, notification_id, decision, label) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.event_id, record.camera_id, record.started_at, record.score_bucket, record.score,
                  record.expires_at, record.model_dump_json(), int(record.notified), record.notified_at,
-                 record.notify_claimed_at, record.notification_id),
+                 record.notify_claimed_at, record.notification_id, record.decision, record.label),
             )
             return cur.rowcount == 1
 
@@ -112,4 +134,59 @@ class SqliteEventStore:
                 "ORDER BY score LIMIT ?",
                 (score_bucket, low, high, limit),
             ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def set_feedback(self, event_id: str, entry: FeedbackEntry) -> EventRecord:
+        """Store `entry` as the event's latest label (history bounded); the same label again changes nothing.
+        Raises UnknownEvent for an id the store does not hold."""
+        from cloud.feedback.model import UnknownEvent
+
+        event_id = validate_event_id(event_id)
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise UnknownEvent(event_id)
+            record = self._row(row)
+            updated = record.with_feedback(entry)
+            if updated is None:
+                return record
+            self._db.execute("UPDATE events SET doc = ?, label = ? WHERE event_id = ?",
+                             (updated.model_dump_json(), updated.label, event_id))
+        return updated
+
+    def query(
+        self,
+        camera_id: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        label: str | None = None,
+        score_low: float | None = None,
+        score_high: float | None = None,
+        limit: int = 100,
+    ) -> list[EventRecord]:
+        """Events matching every filter given, newest first (by start time)."""
+        where, args = [], []
+        for column, value in (("camera_id", camera_id), ("decision", decision), ("label", label)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(iso_utc(since))
+        if until is not None:
+            where.append("started_at <= ?")
+            args.append(iso_utc(until))
+        if score_low is not None:
+            where.append("score >= ?")
+            args.append(score_low)
+        if score_high is not None:
+            where.append("score <= ?")
+            args.append(score_high)
+        sql = f"SELECT {_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, event_id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*args, max(0, int(limit)))).fetchall()
         return [self._row(r) for r in rows]

@@ -200,6 +200,11 @@ def _run_agent(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise ConfigurationError(str(exc)) from exc
     housekeeper = Housekeeper(agent.settings.retention, agent.settings.clips_dir, agent.outbox, agent.ledger).start()
+    fp_sync = None
+    if config is not None:  # the shadow (or the gateway file) may name each camera's false-positive memory
+        from edge_agent.fp_memory_sync import FpMemorySync
+
+        fp_sync = FpMemorySync(config, agent.fp_memories).start()
     if transport is not None:
         from edge_agent.publisher import OutboxPublisher
 
@@ -222,6 +227,8 @@ def _run_agent(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         housekeeper.stop()
+        if fp_sync is not None:
+            fp_sync.stop()
         if transport is not None and not transport.is_connected:
             log.warning("broker unreachable at exit; candidates stay in the outbox for the next start",
                         extra={"pending": agent.outbox.count_pending()})
