@@ -233,33 +233,38 @@ def run_drift(store: Any, now: datetime | None = None, settings: DriftSettings =
 
 
 def emit_drift_metrics(results: Sequence[CameraDrift]) -> bool:
-    """One metric set per camera through cloud.metrics.emit; False when that module is not installed."""
+    """One metric set per camera through cloud.metrics (EMF; where the lines go is the process's metrics
+    configuration). False when that package is not installed."""
     try:
-        from cloud.metrics import emit
+        from cloud.metrics import metrics_for
     except ImportError:
         log.warning("cloud.metrics not available; drift metrics not emitted", extra={})
         return False
+    metrics = metrics_for("drift")
     for r in results:
         dims = {"camera_id": r.camera_id}
-        emit("DriftFlagged", 1.0 if r.flagged else 0.0, "Count", dims)
+        metrics.emit("DriftFlagged", 1.0 if r.flagged else 0.0, "Count", dims)
         for s in r.series:
             if s.psi is not None:
-                emit("ScoreDriftPsi", s.psi, "None", dims | {"series": s.series})
-                emit("ScoreDriftKs", float(s.ks or 0.0), "None", dims | {"series": s.series})
+                metrics.emit("ScoreDriftPsi", s.psi, "None", dims | {"series": s.series})
+                metrics.emit("ScoreDriftKs", float(s.ks or 0.0), "None", dims | {"series": s.series})
         if r.alert_rate.ratio is not None:
-            emit("AlertRateRatio", r.alert_rate.ratio, "None", dims)
+            metrics.emit("AlertRateRatio", r.alert_rate.ratio, "None", dims)
     return True
 
 
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
     """EventBridge-scheduled Lambda: the store from VIGIA_* settings; windows from the event if given
     ({"recent": "7d", "reference": "28d"})."""
+    from cloud.metrics import configure_from_settings
     from cloud.settings import CloudSettings
 
+    cloud_settings = CloudSettings()
+    configure_from_settings(cloud_settings)  # AWS: EMF on stdout, which Lambda turns into metrics
     event = event or {}
     settings = DriftSettings(recent=parse_duration(event.get("recent", "7d")),
                              reference=parse_duration(event.get("reference", "28d")))
-    return run_drift(open_event_store(CloudSettings()), settings=settings)
+    return run_drift(open_event_store(cloud_settings), settings=settings)
 
 
 def open_event_store(settings: Any) -> Any:

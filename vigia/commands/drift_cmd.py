@@ -28,7 +28,9 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = DriftSettings(recent=parse_duration(args.recent), reference=parse_duration(args.reference),
                              psi_threshold=args.psi, min_events=args.min_events)
-    report = run_drift(_open_store(args.data_dir), settings=settings, cameras=args.camera)
+    store = _open_store(args.data_dir)
+    _configure_metrics(args.data_dir)
+    report = run_drift(store, settings=settings, cameras=args.camera)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2))
@@ -52,3 +54,12 @@ def _run(args: argparse.Namespace) -> int:
         if not report["metrics_emitted"]:
             print("  metrics not emitted (cloud.metrics unavailable); the JSON result holds them")
     return 1 if report["flagged"] else 0
+
+
+def _configure_metrics(data_dir: Path | None) -> None:
+    """Drift metrics go where the cloud's do: `<data dir>/cloud/metrics/cloud.jsonl` on the embedded default,
+    EMF on stdout in AWS mode."""
+    from cloud.metrics import configure_from_settings
+    from cloud.settings import CloudSettings
+
+    configure_from_settings(CloudSettings(data_dir=data_dir / "cloud") if data_dir else CloudSettings())
