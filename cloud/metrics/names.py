@@ -2,7 +2,8 @@
 cloud/infra/template.yaml reference these names; a unit test cross-checks them.
 
 Dimension keys: `gateway_id`, `camera_id`, plus `decision` (Verdicts), `rule` (Suppressed),
-`reason` (Dropped, DeadLetters), `label` (Feedback). Cloud metrics also carry `service`.
+`reason` (Dropped, DeadLetters), `label` and `source` (feedback), `series` (drift). Cloud lines carry
+`service` and the event id as properties (not dimensions).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ CLOUD_METRICS: dict[str, str] = {
     "VerifierErrors": "Count",  # transient failures left for a retry
     "VerifierLatency": "Milliseconds",  # the verify call alone
     "QueueAge": "Seconds",  # candidate sent → picked up by the verifier
-    "Feedback": "Count",  # by `label`
+    "feedback": "Count",  # by `label` and `source` (cloud/feedback/recording.py names it in lower case)
+    # cloud/drift.py, per camera: a camera whose scores or alert rate moved against its reference window
+    "DriftFlagged": "Count",
+    "ScoreDriftPsi": "None",
+    "ScoreDriftKs": "None",
+    "AlertRateRatio": "None",
 }
 
 # Emitted by the gateway (edge_agent/metrics.py keeps its own copy: the two packages never import each other).

@@ -19,7 +19,7 @@ from typing import Any
 
 CAMERA_COUNTS = ("FramesProcessed", "DetectorCalls", "ClipsProcessed", "ClipsFailed", "Candidates",
                  "CandidatesReceived", "Notifications", "FramesDropped", "Reconnects")
-BY_KEY = {"Suppressed": "rule", "Dropped": "reason", "Verdicts": "decision", "Feedback": "label"}
+BY_KEY = {"Suppressed": "rule", "Dropped": "reason", "Verdicts": "decision", "feedback": "label"}
 DISTRIBUTIONS = {"VerifierLatency": "latency_ms", "QueueAge": "queue_age_s"}
 
 
@@ -100,10 +100,10 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def summarise(points: Iterable[Point]) -> dict[str, Any]:
-    cameras: dict[tuple[str, str], dict[str, Any]] = {}
+    cameras: dict[str, dict[str, Any]] = {}  # by camera id (some cloud lines, e.g. feedback, lack the gateway)
     fleet: dict[str, float] = defaultdict(float)
     fleet_by: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    samples: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    samples: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     fleet_samples: dict[str, list[float]] = defaultdict(list)
     first = last = None
     for p in points:
@@ -113,7 +113,7 @@ def summarise(points: Iterable[Point]) -> dict[str, Any]:
         if p.name in DISTRIBUTIONS:
             fleet_samples[p.name].append(p.value)
             if camera:
-                samples[(p.dimensions.get("gateway_id", ""), camera)][p.name].append(p.value)
+                samples[camera][p.name].append(p.value)
             continue
         if camera is None:
             if p.name in BY_KEY and BY_KEY[p.name] in p.dimensions:
@@ -121,10 +121,12 @@ def summarise(points: Iterable[Point]) -> dict[str, Any]:
             elif p.name not in ("CameraUp",):
                 fleet[p.name] += p.value
             continue
-        key = (p.dimensions.get("gateway_id", ""), camera)
-        row = cameras.setdefault(key, {"gateway_id": key[0], "camera_id": camera,
-                                       **{name: 0.0 for name in CAMERA_COUNTS},
-                                       **{name: {} for name in BY_KEY}})
+        row = cameras.setdefault(camera, {"gateway_id": "", "camera_id": camera,
+                                          **{name: 0.0 for name in CAMERA_COUNTS},
+                                          **{name: {} for name in BY_KEY}})
+        gateway = p.dimensions.get("gateway_id")
+        if gateway and gateway not in row["gateway_id"].split(","):
+            row["gateway_id"] = ",".join(filter(None, [*row["gateway_id"].split(","), gateway]))
         if p.name in BY_KEY:
             sub = p.dimensions.get(BY_KEY[p.name], "unknown")
             row[p.name][sub] = row[p.name].get(sub, 0.0) + p.value

@@ -47,7 +47,7 @@ COLUMNS = [
     ("candidates", lambda r: r["Candidates"]), ("suppressed", lambda r: r["Suppressed"]),
     ("dropped", lambda r: r["Dropped"]), ("verified", lambda r: r["CandidatesReceived"]),
     ("verdicts", lambda r: r["Verdicts"]), ("notified", lambda r: r["Notifications"]),
-    ("feedback", lambda r: r["Feedback"]), ("latency p50/p95 ms",
+    ("feedback", lambda r: r["feedback"]), ("latency p50/p95 ms",
                                             lambda r: f"{_fmt(r['latency_ms_p50'])}/{_fmt(r['latency_ms_p95'])}"),
 ]
 
