@@ -174,12 +174,13 @@ def search(detector: PersonDetector, media: Path, duration_s: float, start: int,
             break
     if bad is None:
         return good, trials
-    if good == 0:  # even `start` failed: go down
-        hi = bad
-        n = max(1, bad // 2)
+    if good == 0:  # even `start` failed: halve until one holds
+        n = bad // 2
         while n >= 1 and not ok(n):
-            hi, n = n, n // 2
-        good, bad = (n, hi) if n >= 1 else (0, hi)
+            bad, n = n, n // 2
+        if n < 1:
+            return 0, trials
+        good = n
     while bad - good > 1:
         mid = (good + bad) // 2
         if ok(mid):
