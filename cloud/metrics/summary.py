@@ -19,7 +19,8 @@ from typing import Any
 
 CAMERA_COUNTS = ("FramesProcessed", "DetectorCalls", "ClipsProcessed", "ClipsFailed", "Candidates",
                  "CandidatesReceived", "Notifications", "FramesDropped", "Reconnects")
-BY_KEY = {"Suppressed": "rule", "Dropped": "reason", "Verdicts": "decision", "feedback": "label"}
+BY_KEY = {"Suppressed": "rule", "Dropped": "reason", "Verdicts": "decision", "feedback": "label",
+          "DeadLetters": "reason"}
 DISTRIBUTIONS = {"VerifierLatency": "latency_ms", "QueueAge": "queue_age_s"}
 
 
