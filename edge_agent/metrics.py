@@ -111,6 +111,10 @@ class EdgeMetrics:
         self._last_camera: dict[str, tuple[int, int]] = {}  # camera → (dropped_frames, reconnects) seen
 
     def count(self, name: str, camera_id: str | None = None, value: float = 1, **dims: str) -> None:
+        if name not in EDGE_METRICS:  # a fixed set of names keeps the metrics (and their cost) bounded
+            raise ValueError(f"unknown gateway metric {name!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"metric {name}: value {value!r} is not a finite number")
         key_dims = {"gateway_id": self.gateway_id, **({"camera_id": camera_id} if camera_id else {}), **dims}
         key = (name, tuple(sorted(key_dims.items())))
         with self._lock:
@@ -127,10 +131,15 @@ class EdgeMetrics:
         with self._lock:
             counts, self._counts = self._counts, {}
             self._last_flush = self._clock()
-        if counts:
-            now = int(time.time() * 1000)
-            self._write([emf_line(name, value, EDGE_METRICS.get(name, "Count"), dict(dims), now)
-                         for (name, dims), value in sorted(counts.items())])
+        now = int(time.time() * 1000)
+        docs = []
+        for (name, dims), value in sorted(counts.items()):
+            try:
+                docs.append(emf_line(name, value, EDGE_METRICS[name], dict(dims), now))
+            except ValueError as exc:  # one bad series (e.g. an empty dimension) must not cost the others
+                log.warning("metric dropped: %s", exc)
+        if docs:
+            self._write(docs)
 
     def heartbeat(self, beat: Any) -> None:
         """A contracts.telemetry.Heartbeat: Heartbeat=1, OutboxPending, and per camera CameraUp (1 when its
