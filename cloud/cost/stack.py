@@ -68,6 +68,16 @@ def alarm_metric_count(resource: dict[str, Any]) -> float:
     return 1.0
 
 
+def verifier_function(resources: dict[str, Any]) -> str:
+    """The Lambda fed by the SQS event source (the verifier), not the scheduled ones (sampler, drift)."""
+    for res in resources.values():
+        if res.get("Type") == "AWS::Lambda::EventSourceMapping":
+            target = (res.get("Properties") or {}).get("FunctionName")
+            if isinstance(target, dict) and "Ref" in target:
+                return str(target["Ref"])
+    return "VerifierFunction"
+
+
 def stack_usage(template: Path = TEMPLATE, parameters: Path | None = None, base: Usage | None = None) -> Usage:
     doc = load_template(template)
     params = {k: str(v.get("Default")) for k, v in (doc.get("Parameters") or {}).items() if "Default" in v}
@@ -83,12 +93,12 @@ def stack_usage(template: Path = TEMPLATE, parameters: Path | None = None, base:
         values["retention_days"] = float(params["EventTtlDays"])
     if params.get("RejectedMediaDays") not in (None, "None"):
         values["rejected_media_days"] = float(params["RejectedMediaDays"])
+    verifier = resources.get(verifier_function(resources)) or {}
+    memory = _resolve((verifier.get("Properties") or {}).get("MemorySize"), params)
+    if memory is not None:
+        values["lambda_memory_mb"] = float(memory)
     for res in resources.values():
         props = res.get("Properties") or {}
-        if res.get("Type") == "AWS::Lambda::Function" and "MemorySize" in props:
-            memory = _resolve(props["MemorySize"], params)
-            if memory is not None:
-                values["lambda_memory_mb"] = float(memory)
         if res.get("Type") == "AWS::DynamoDB::Table":
             values["gsi_count"] = len(props.get("GlobalSecondaryIndexes") or [])
     values["alarm_metrics"] = sum(alarm_metric_count(r) for r in resources.values()
