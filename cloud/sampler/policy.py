@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.events.record import as_utc
 
+# One score-band query (two with the band) per UTC day of the window: a year at most per run.
+MAX_WINDOW_DAYS = 366
+
 
 def _verifier_confirm_threshold() -> float:
     """The confirm threshold the verifier decides with (its default settings; the verifier takes no others)."""
@@ -61,8 +64,8 @@ class Window:
         if self.since >= self.until:
             raise ValueError(f"the window is empty: since {self.since.isoformat()} is not before "
                              f"until {self.until.isoformat()}")
-        if self.until - self.since > timedelta(days=31):
-            raise ValueError("the window is longer than 31 days; sample it in smaller windows")
+        if self.until - self.since > timedelta(days=MAX_WINDOW_DAYS):
+            raise ValueError(f"the window is longer than {MAX_WINDOW_DAYS} days; sample it in smaller windows")
 
     @classmethod
     def ending(cls, until: datetime, hours: float = 24.0) -> Window:

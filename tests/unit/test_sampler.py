@@ -292,8 +292,8 @@ def test_policy_and_window_refuse_bad_values() -> None:
             SamplingPolicy(**bad)
     with pytest.raises(ValueError, match="the window is empty"):
         Window(DAY, DAY)
-    with pytest.raises(ValueError, match="longer than 31 days"):
-        Window(DAY, DAY + timedelta(days=32))
+    with pytest.raises(ValueError, match="longer than 366 days"):
+        Window(DAY, DAY + timedelta(days=367))
 
 
 # -- the command ---------------------------------------------------------------------------------------
@@ -316,7 +316,8 @@ def test_vigia_sample_on_the_demo_data_dir(add, tmp_path: Path, capsys, monkeypa
 
     assert main(["sample", "--data-dir", str(data_dir), "--since", "2026-11-20", "--until", "2026-11-21"]) == 0
     assert capsys.readouterr().out == (
-        "no events between 2026-11-20T00:00:00.000000Z and 2026-11-21T00:00:00.000000Z\n")
+        "no events between 2026-11-20T00:00:00.000000Z and 2026-11-21T00:00:00.000000Z "
+        f"(newest event in the store started {record.started_at})\n")
     assert [s["run_id"] for s in list_review_sets(data_dir / "cloud" / "review")] == [result["run_id"]]
 
 

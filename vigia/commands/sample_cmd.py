@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return 0
-    print(result.message)
+    print(result.message + (_newest_hint(events) if result.considered == 0 and settings.store == "local" else ""))
     if result.run_id:
         for reason, count in result.by_reason.items():
             print(f"  {reason:<45} {count}")
@@ -106,3 +106,11 @@ def _run(args: argparse.Namespace) -> int:
         if result.missing_media:
             print(f"  ({result.missing_media} clip(s)/snapshot(s) missing from the media store; see the manifest)")
     return 0
+
+
+def _newest_hint(events: object) -> str:
+    """On the embedded default, where the newest event is: demo footage keeps its recording time, so an
+    empty last-24-hours window usually means --since/--until must cover the footage's dates."""
+    query = getattr(events, "query", None)
+    newest = query(limit=1) if query else []
+    return f" (newest event in the store started {newest[0].started_at})" if newest else ""
