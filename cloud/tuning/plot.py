@@ -8,7 +8,7 @@ from pathlib import Path
 from cloud.tuning.threshold import TuningResult
 
 
-def plot_curve(result: TuningResult, path: Path, title: str | None = None) -> Path:
+def plot_curve(result: TuningResult, path: Path, title: str | None = None, parameter: str = "track threshold") -> Path:
     try:
         import matplotlib
 
@@ -23,7 +23,7 @@ def plot_curve(result: TuningResult, path: Path, title: str | None = None) -> Pa
         left.plot(xs, [p.recall_lower for p in result.curve], color="tab:blue", linestyle="--",
                   label=f"recall, {result.confidence:.0%} lower bound (Clopper-Pearson)")
         left.axhline(result.target, color="grey", linewidth=0.8, linestyle=":", label=f"target {result.target}")
-        left.set_xlabel("track threshold")
+        left.set_xlabel(parameter)
         left.set_ylabel("person recall (among labeled people)")
         left.set_ylim(0, 1.02)
         right = left.twinx()

@@ -183,7 +183,8 @@ def _dataset(args: argparse.Namespace, settings: Any) -> int:
         from cloud.tuning.plot import plot_curve
 
         for part, result in results.items():
-            report["parts"][part]["plot"] = str(plot_curve(result, _plot_path(args.plot, part, True)))
+            report["parts"][part]["plot"] = str(plot_curve(result, _plot_path(args.plot, part, True),
+                                                           parameter=report["parts"][part]["parameter"]))
     if args.json:
         print(json.dumps(report))
         return 0
