@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "vigia.commands.cloud_cmd",
     "vigia.commands.config_cmd",
     "vigia.commands.greengrass_cmd",
+    "vigia.commands.console_cmd",
     "vigia.commands.events_cmd",
     "vigia.commands.feedback_cmd",
     "vigia.commands.sample_cmd",
