@@ -29,6 +29,9 @@ services:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; fi
 	@if [ ! -f $(OPENCV_DOC) ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opencv-doc >/dev/null; fi
+	@# Debian's Chromium for the review console's browser test (Playwright drives it; no browser download).
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 	@# GStreamer's RTSP server (run by /usr/bin/python3 through gi) for the live-source tests.
 	@if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); \
 		from gi.repository import GstRtspServer" 2>/dev/null || ! command -v gst-inspect-1.0 >/dev/null \
