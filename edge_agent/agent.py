@@ -267,7 +267,7 @@ class EdgeAgent:
         """Clip files get ids derived from the clip and the event's start, so that re-processing a clip after
         a crash gives the same ids (the outbox and the cloud both de-duplicate them); streams get new ones."""
         wall = session.wall_offset + start
-        if session.clip_identity is None:
+        if session.clip_identity is None or not self.settings.stable_event_ids:
             return new_event_id(wall)
         for earlier in session.announced_before:  # accepted before a crash: the same event keeps its id
             if abs(earlier.start_s - start) < 0.5:

@@ -36,6 +36,9 @@ class AgentSettings(BaseModel):
     open_timeout_s: float = Field(default=10.0, ge=0.5, le=300, description="longest wait for a camera to answer")
     reconnect_min_s: float = Field(default=0.5, ge=0.05, le=60, description="first reconnect delay (then doubles)")
     reconnect_max_s: float = Field(default=30.0, ge=0.1, le=3600, description="longest reconnect delay")
+    stable_event_ids: bool = Field(
+        default=True, description="derive a clip file's event ids from the clip, so a restart announces nothing "
+        "twice; off only to replay the same footage as new camera time (the demo)")
     retention: RetentionSettings = Field(default_factory=RetentionSettings, description="what the gateway keeps")
 
     @property

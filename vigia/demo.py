@@ -42,7 +42,9 @@ def run_demo(sources: list[str], data_dir: Path, config: Path | None = None) -> 
     earlier = store.runs()
     run_id = store.new_run_id()
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    edge_settings = AgentSettings(gateway_id="demo-gateway", site_id="demo-site", data_dir=store.edge)
+    # The demo replays the same footage as new camera time: each run's events are new events.
+    edge_settings = AgentSettings(gateway_id="demo-gateway", site_id="demo-site", data_dir=store.edge,
+                                  stable_event_ids=False)
     cloud_settings = CloudSettings(store="local", data_dir=store.cloud, clip_root=edge_settings.clips_dir)
     print("preparing models (cached after the first run) ...", flush=True)
     gateway_dir, _ = prepare(edge_settings.model_id, "FP32", progress=lambda m: print("  " + m, flush=True))

@@ -50,20 +50,22 @@ def test_demo_verdicts_store_report_and_a_second_run_that_adds(tmp_path: Path, v
     corrupt.write_bytes(b"\x00not a video" * 64)
     data = tmp_path / "demo"
 
-    # run 1: vtest's walkers are confirmed; tree.avi's hand at the lens (23.5-26.4 s) is rejected
+    # run 1: vtest's walkers are confirmed; tree.avi's hand at the lens (23.5-26.4 s, a partial body) is left
+    # uncertain: kept for review, never notified. (Read with its real time stamps, every frame of the hand,
+    # the verifier scores it 0.44-0.59, between its reject and confirm bounds.)
     out = _demo(data, plaza, tree_clip, corrupt)
     (first,) = _runs(data)
-    assert sorted(first.values()) == [("plaza", "confirmed"), ("tree", "rejected")], out
+    assert sorted(first.values()) == [("plaza", "confirmed"), ("tree", "uncertain")], out
     assert "candidates       2 sent by the gateway" in out and "confirmed alerts 1" in out
-    assert "rejected         1" in out and "unreadable: " in out and "broken.mp4" in out
+    assert "uncertain        1" in out and "unreadable: " in out and "broken.mp4" in out
     assert _stored(data) == {event_id: verdict for event_id, (_, verdict) in first.items()}
     (confirmed,) = [e for e, (_, verdict) in first.items() if verdict == "confirmed"]
     assert _notified(data) == [(confirmed, "confirmed")]
     page = (data / "report.html").read_text()
     assert all(event_id in page for event_id in first)
-    assert page.count("<img") == 2 and "CONFIRMED" in page and "REJECTED" in page
+    assert page.count("<img") == 2 and "CONFIRMED" in page and "UNCERTAIN" in page
     clips = list((data / "cloud" / "objects" / "clips" / "plaza").rglob(f"{confirmed}.*"))
-    assert {p.suffix for p in clips} >= {".avi", ".jpg"}
+    assert {p.suffix for p in clips} >= {".mkv", ".jpg"}
 
     # run 2 on the same data dir: the first run's rows, notification and report stay; new ones are added
     out = _demo(data, plaza)
