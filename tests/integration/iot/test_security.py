@@ -85,7 +85,7 @@ def test_gateway_uses_its_own_topics(connect, kind):
 
 @pytest.mark.parametrize("kind", ["paho", "iotcore"])
 def test_gateway_cannot_publish_to_another_gateways_topics(connect, kind):
-    cloud = connect("vigia-cloud", "cloud-watcher")
+    cloud = connect("vigia-cloud", f"cloud-watcher-{kind}")  # one id per case: no session takeover
     inbox = Inbox()
     cloud.subscribe("vigia/gw1/#", inbox)
     cloud.subscribe(topics.shadow_topic("gw1", "update"), inbox)
