@@ -146,8 +146,9 @@ function boxRect(svg, b, scale, cls) {
   r.setAttribute("width", Math.max(1, (b.x2 - b.x1) * scale.x));
   r.setAttribute("height", Math.max(1, (b.y2 - b.y1) * scale.y));
   const t = document.createElementNS(SVG, "text");
+  // gateway scores above the box, the verifier's below it: the two stages often box the same person
   t.setAttribute("x", b.x1 * scale.x + 2);
-  t.setAttribute("y", Math.max(12, b.y1 * scale.y - 3));
+  t.setAttribute("y", cls === "verifier-box" ? b.y2 * scale.y + 14 : Math.max(12, b.y1 * scale.y - 3));
   t.textContent = fmt(b.score);
   g.append(r, t);
   svg.append(g);
