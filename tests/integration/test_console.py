@@ -80,13 +80,22 @@ def store(demo_dir: Path) -> Iterator:
     events.close()
 
 
+def wait_until(page, script: str, timeout_s: float = 30.0) -> None:
+    """Poll a JS expression (the page's CSP forbids the eval behind Playwright's wait_for_function)."""
+    for _ in range(int(timeout_s * 10)):
+        if page.evaluate(script):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after {timeout_s} s: {script}")
+
+
 def card_ids(page) -> list[str]:
     return page.eval_on_selector_all("#event-list li", "cards => cards.map(c => c.dataset.eventId)")
 
 
 def apply_filters(page, expect, count: int, **fields: str) -> list[str]:
     page.click("#filters button[type=reset]")
-    page.wait_for_function("location.hash === '#/events'")
+    wait_until(page, "location.hash === '#/events'")
     for name, value in fields.items():
         field = page.locator(f"#filters [name={name}]")
         if name in ("verdict", "label"):
@@ -110,7 +119,7 @@ def test_list_and_filters_show_exactly_what_the_store_holds(console: str, page, 
     expect(page.locator("#event-list li")).to_have_count(len(stored))
     assert card_ids(page) == [r.event_id for r in stored]  # newest first, as the store orders them
     # thumbnails are the stored snapshots, decoded by the browser at their own size
-    page.wait_for_function("[...document.querySelectorAll('#event-list img')].every(i => i.complete)")
+    wait_until(page, "[...document.querySelectorAll('#event-list img')].every(i => i.complete)")
     widths = page.eval_on_selector_all("#event-list img", "imgs => imgs.map(i => i.naturalWidth)")
     snapshots = [cv2.imdecode(np.frombuffer((store_objects(store) / r.snapshot_key).read_bytes(), np.uint8),
                               cv2.IMREAD_COLOR) for r in stored]
@@ -154,7 +163,7 @@ def test_open_an_event_and_label_it_the_label_reaches_the_store(console: str, pa
     expect(page.locator("#event")).to_contain_text(plaza.verdict().reasons[0])
     expect(page.locator("#event")).to_contain_text("may be another moment of the clip")
     # the clip plays in the browser (a remuxed MP4 of the gateway's segment), as long as the stored one
-    page.wait_for_function("document.querySelector('[data-testid=clip]').readyState >= 1")
+    wait_until(page, "document.querySelector('[data-testid=clip]').readyState >= 1")
     duration = page.evaluate("document.querySelector('[data-testid=clip]').duration")
     with av.open(str(store_objects(store) / plaza.clip_key)) as clip:
         times = [f.time for f in clip.decode(video=0)]
@@ -179,3 +188,32 @@ def test_open_an_event_and_label_it_the_label_reaches_the_store(console: str, pa
     page.goto(f"{console}/#/events?label=not-person")
     expect(page.locator("#event-list li")).to_have_count(1)
     assert card_ids(page) == [plaza.event_id]
+
+
+def test_review_sets_open_and_link_to_their_events(console: str, page, store, demo_dir: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    from cloud.sampler.policy import SamplingPolicy, Window
+    from cloud.sampler.review_store import FolderReviewStore
+    from cloud.sampler.run import run_sampler
+    from cloud.sampler.settings import default_review_root
+    from cloud.storage.local import FolderObjectStore
+
+    [plaza] = store.query(camera_id="plaza", limit=10)
+    cloud_dir = demo_dir / "cloud"
+    review = FolderReviewStore(default_review_root(cloud_dir))
+    result = run_sampler(store, FolderObjectStore(cloud_dir / "objects"), review,
+                         Window.ending(datetime.now(UTC) + timedelta(hours=1), hours=48),
+                         SamplingPolicy(random_share=1.0))
+    assert result.run_id and result.picked == 1
+
+    page.goto(f"{console}/#/review-sets")
+    page.click(f"#review-sets a:text-is('{result.run_id}')")
+    rows = page.locator("[data-testid=review-set] tr[data-event-id]")
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-event-id") == plaza.event_id
+    rows.first.locator("a").click()
+    expect(page.locator("[data-testid=verdict]")).to_have_text("confirmed")
+    assert page.evaluate("location.hash") == f"#/event/{plaza.event_id}"

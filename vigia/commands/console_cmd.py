@@ -4,6 +4,7 @@ VIGIA_STORE=aws, on DynamoDB/S3 behind a bearer token (VIGIA_API_TOKEN)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import signal
@@ -37,8 +38,13 @@ def _run(args: argparse.Namespace) -> int:
     token = os.environ.get("VIGIA_API_TOKEN") or None
     cache = Path(tempfile.mkdtemp(prefix="vigia-console-"))  # playable MP4s; gone when the console stops
     try:
-        server = build_console(settings, cache_dir=cache, host=args.host, port=args.port, token=token,
-                               review_root=args.review_root)
+        try:
+            server = build_console(settings, cache_dir=cache, host=args.host, port=args.port, token=token,
+                                   review_root=args.review_root)
+        except OSError as exc:  # port taken, address not ours: a clear one-line error, exit 2
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                raise
+            raise ValueError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
         # SIGTERM stops it like Ctrl-C does (shutdown must come from another thread than serve_forever)
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
         where = "AWS (DynamoDB/S3), token required" if settings.store == "aws" else str(settings.data_dir)
