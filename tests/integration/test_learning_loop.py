@@ -54,3 +54,35 @@ def test_a_flagged_false_alert_is_not_notified_again_and_people_still_are(
     installed = FpMemoryStore(data / "edge" / "fp_memory").get(loop.CAMERA)
     assert (installed.version, installed.content_sha256()) == (ref["version"], ref["sha256"])
     assert [e.source_event_id for e in installed.entries] == [poster_event] * len(installed.entries)
+
+    # the review manifest: the sampler picks the flagged event, with its reason, and copies its media
+    capsys.readouterr()
+    assert main(["--log-level", "WARNING", "sample", "--since", "30d", "--random-share", "0", "--json",
+                 "--data-dir", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    review = data / "cloud" / "review" / result["run_id"]
+    manifest = json.loads((review / "manifest.json").read_text())
+    picked = {e["event_id"]: e for e in manifest["events"]}
+    assert "flagged_by_customer" in picked[poster_event]["reasons"]
+    assert all(e["reasons"] for e in manifest["events"])
+    csv_rows = (review / "manifest.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in csv_rows].count(poster_event) == 1
+
+    # the console (its HTTP API, as the page calls it) shows both runs' events and the flag
+    import threading
+    import urllib.request
+
+    from cloud.api import build_console
+    from cloud.settings import CloudSettings
+
+    server = build_console(CloudSettings(store="local", data_dir=data / "cloud"), cache_dir=tmp_path / "cache",
+                           port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"{server.url}/api/events?limit=50", timeout=30) as answer:
+            listed = json.loads(answer.read())
+    finally:
+        server.shutdown()
+    shown = {row["event_id"]: row for row in listed["events"]}
+    assert set(first) | set(second) <= set(shown)
+    assert shown[poster_event]["label"] == "not-person"
