@@ -24,13 +24,22 @@ def snapshot_frame(candidate: Candidate) -> tuple[float, np.ndarray]:
 def real_verify(settings: CloudSettings | None = None) -> VerifyFn:
     """The production verifier (default of VIGIA_VERIFIER); built once, so the models compile once.
 
-    With settings that name a memory folder, the verifier consults each camera's false-positive memory.
+    With settings that name a memory folder, the verifier consults each camera's false-positive memory there;
+    in AWS mode without one, the memories the feedback loop publishes in the media bucket.
     """
     from cloud.verifier import ClipReadError, Verifier
     from models.fp_memory import FpMemoryStore
 
     memory_dir = settings.memory_dir if settings is not None else None
-    verifier = Verifier(fp_memories=FpMemoryStore(memory_dir)) if memory_dir else Verifier()
+    if settings is not None and settings.store == "aws" and memory_dir is None:
+        # AWS mode: the memories the feedback loop publishes in the media bucket, re-read every 30 s.
+        from cloud.feedback.published import PublishedFpMemories
+        from cloud.storage.s3 import S3ObjectStore
+
+        assert settings.bucket  # CloudSettings requires it in AWS mode
+        verifier = Verifier(fp_memories=PublishedFpMemories(S3ObjectStore(settings.bucket)))  # type: ignore[arg-type]
+    else:
+        verifier = Verifier(fp_memories=FpMemoryStore(memory_dir)) if memory_dir else Verifier()
 
     def verify(candidate: Candidate, clip_path: Path | None) -> Verdict:
         try:

@@ -127,6 +127,12 @@ def test_feedback_reaches_a_running_agent_through_s3_and_the_shadow(
         assert pointer["uri"] == f"s3://vigia-media/{artifact_key('plaza', pointer['version'])}"
         body = s3.get_object(Bucket="vigia-media", Key=artifact_key("plaza", pointer["version"]))["Body"].read()
         assert FpMemory.from_document(json.loads(body)).content_sha256() == pointer["sha256"]
+        # the verifier (AWS mode, no memory folder) reads the same version from the bucket, at once
+        from cloud.feedback.published import PublishedFpMemories
+        from cloud.storage.s3 import S3ObjectStore
+
+        verifier_view = PublishedFpMemories(S3ObjectStore("vigia-media")).get("plaza")
+        assert verifier_view.content_sha256() == pointer["sha256"]
 
         # the agent installed exactly that version
         assert wait_for(lambda: memories.get("plaza").version == pointer["version"])
