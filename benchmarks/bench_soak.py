@@ -40,6 +40,7 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -309,6 +310,8 @@ def main() -> int:
     parser.add_argument("--name", default="soak")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # SIGTERM ends the run through the `finally` below: the RTSP server subprocesses must not outlive it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     why = gstreamer_available()
     if why:
         print(f"cannot run: {why}", file=sys.stderr)
