@@ -32,6 +32,7 @@ from cloud.ports import (
     Notifier,
     ObjectStore,
     PermanentError,
+    ProcessingInProgress,
     VerifyFn,
 )
 from cloud.storage.keys import clip_key, media_tags, snapshot_key
@@ -98,6 +99,7 @@ class Pipeline:
         verify: VerifyFn,
         ttl_days: int = 90,
         notify_lease_s: float = 30.0,
+        processing_lease_s: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clips = clips
@@ -108,6 +110,8 @@ class Pipeline:
         self.verify = verify
         self.ttl_days = ttl_days
         self.notify_lease_s = notify_lease_s
+        # a delivery still verifying after this long is presumed crashed: the next one takes over
+        self.processing_lease_s = processing_lease_s
         self.clock = clock
 
     def _now(self) -> datetime:
@@ -141,13 +145,26 @@ class Pipeline:
         eid = candidate.event_id
         verifier_metrics.received(candidate)
         existing = self.events.get(eid)
+        if existing is None and not self.events.claim_processing(eid, self._now(), self.processing_lease_s):
+            existing = self.events.get(eid)  # the other delivery may have finished since our first look
+            if existing is None:
+                raise ProcessingInProgress(f"event {eid}: another delivery is verifying it; retry later")
         if existing is not None:
             log.info("duplicate delivery, returning the stored verdict", extra={"event_id": eid})
             verifier_metrics.duplicate(candidate)
             notified_at = self._finish_notification(existing, received_at, claimed=False)
             return Outcome(eid, existing.verdict(), "duplicate", received_at=received_at,
                            notified=notified_at is not None, notified_at=notified_at)
+        try:
+            return self._verify_and_store(candidate, received_at)
+        finally:  # stored (the record answers redeliveries) or failed (a retry may verify): the claim is done
+            try:
+                self.events.release_processing(eid)
+            except Exception:  # the lease expires anyway
+                log.exception("could not release the processing claim", extra={"event_id": eid})
 
+    def _verify_and_store(self, candidate: Candidate, received_at: float) -> Outcome:
+        eid = candidate.event_id
         with tempfile.TemporaryDirectory(prefix="vigia-clip-") as tmp:
             clip_path = self.clips.fetch(candidate.clip, Path(tmp)) if candidate.clip else None
             verify_started = time.perf_counter()

@@ -54,6 +54,10 @@ class NotificationPending(TransientError):
     """Another delivery holds the notification lease: try again after it expires."""
 
 
+class ProcessingInProgress(TransientError):
+    """Another delivery of the same event is being verified now: try again later (its record answers then)."""
+
+
 # The verifier's decision, injected into the pipeline: (candidate, local clip path or None) -> verdict.
 VerifyFn = Callable[[Candidate, Path | None], Verdict]
 
@@ -89,6 +93,15 @@ class EventStore(Protocol):
         ...
 
     def get(self, event_id: str) -> EventRecord | None: ...
+
+    def claim_processing(self, event_id: str, now: datetime, lease_s: float) -> bool:
+        """Take the right to verify the event: True if no other delivery holds a live claim (one older than
+        `lease_s` is presumed crashed and is taken over). The claim is separate from the record."""
+        ...
+
+    def release_processing(self, event_id: str) -> None:
+        """Drop the processing claim (after the record is written, or after a failure so a retry may verify)."""
+        ...
 
     def claim_notification(self, event_id: str, now: datetime, lease_s: float) -> bool:
         """Take the right to notify: True if not notified yet and no live claim by another delivery."""

@@ -35,6 +35,11 @@ class CloudSettings(BaseSettings):
         description="a delivery that claimed the alert but did not confirm it within this time is presumed "
         "crashed; a redelivery may then notify",
     )
+    processing_lease_s: float = Field(
+        default=300.0, gt=0, le=43200,
+        description="a delivery that claimed an event for verification and has not stored it within this time "
+        "is presumed crashed; a redelivery may then verify it (above the longest verification)",
+    )
     max_attempts: int = Field(default=3, ge=1, le=20, description="in-process tries before dead-lettering")
     verifier: str = Field(
         default="cloud.runtime.verifier_adapter:real_verify",

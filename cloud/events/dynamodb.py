@@ -27,6 +27,10 @@ SCORE_BAND_INDEX = "score-band"
 LABEL_TIME_INDEX = "label-time"
 FEEDBACK_RETRIES = 5
 TTL_ATTRIBUTE = "expires_at"
+# The processing claim is its own small item in the same table (key: event id + this suffix), so the event's
+# item is still written once by put_if_absent; it has no index keys (in no GSI) and expires by TTL.
+CLAIM_SUFFIX = "#processing"
+CLAIM_TTL_S = 86_400
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -143,6 +147,33 @@ class DynamoEventStore:
         )
         return self._record(resp["Item"]) if "Item" in resp else None
 
+    def claim_processing(self, event_id: str, now: datetime, lease_s: float) -> bool:
+        """Conditional upsert: no claim yet, or the last one is older than the lease (its worker crashed)."""
+        ts = now.timestamp()
+        try:
+            self.client.update_item(
+                TableName=self.table, Key={"event_id": {"S": validate_event_id(event_id) + CLAIM_SUFFIX}},
+                UpdateExpression="SET claimed_at = :now, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(claimed_at) OR claimed_at < :stale",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":now": {"N": repr(ts)}, ":stale": {"N": repr(ts - lease_s)},
+                    ":ttl": {"N": str(int(ts) + CLAIM_TTL_S)},
+                },
+            )
+        except Exception as exc:
+            if self._conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release_processing(self, event_id: str) -> None:
+        # UpdateItem, not DeleteItem: the role needs one write action for every claim (IAM least privilege)
+        self.client.update_item(
+            TableName=self.table, Key={"event_id": {"S": validate_event_id(event_id) + CLAIM_SUFFIX}},
+            UpdateExpression="REMOVE claimed_at",
+        )
+
     def claim_notification(self, event_id: str, now: datetime, lease_s: float) -> bool:
         ts = now.timestamp()
         try:
@@ -193,6 +224,8 @@ class DynamoEventStore:
                 **({"ExclusiveStartKey": start} if start else {}),
             )
             for item in page.get("Items", []):
+                if "camera_id" not in item:  # a processing claim (a scan sees every item), not an event
+                    continue
                 count += 1
                 yield self._record(item)
             start = page.get("LastEvaluatedKey")

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_camera_time ON events (camera_id, started_at);
 CREATE INDEX IF NOT EXISTS events_score_band ON events (score_bucket, score);
+CREATE TABLE IF NOT EXISTS processing_claims (
+    event_id TEXT PRIMARY KEY,
+    claimed_at REAL NOT NULL
+);
 """
 # Added with feedback (older stores get them on open): what `query` filters on besides the indexed keys.
 _ADDED_COLUMNS = {"decision": "TEXT", "label": "TEXT"}
@@ -92,6 +96,22 @@ class SqliteEventStore:
                 f"SELECT {_COLUMNS} FROM events WHERE event_id = ?", (validate_event_id(event_id),)
             ).fetchone()
         return self._row(row) if row else None
+
+    def claim_processing(self, event_id: str, now: datetime, lease_s: float) -> bool:
+        """Insert the claim, or take over one older than the lease (its worker presumed crashed)."""
+        ts = now.timestamp()
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO processing_claims (event_id, claimed_at) VALUES (?, ?) "
+                "ON CONFLICT (event_id) DO UPDATE SET claimed_at = excluded.claimed_at "
+                "WHERE processing_claims.claimed_at < ?",
+                (validate_event_id(event_id), ts, ts - lease_s),
+            )
+            return cur.rowcount == 1
+
+    def release_processing(self, event_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM processing_claims WHERE event_id = ?", (event_id,))
 
     def claim_notification(self, event_id: str, now: datetime, lease_s: float) -> bool:
         ts = now.timestamp()

@@ -48,4 +48,5 @@ def build_pipeline(settings: CloudSettings, verify: VerifyFn | None = None) -> P
     return Pipeline(
         clips=clips, objects=objects, events=events, notifier=notifier, dead_letter=dead, verify=verify,
         ttl_days=settings.event_ttl_days, notify_lease_s=settings.notify_lease_s,
+        processing_lease_s=settings.processing_lease_s,
     )
