@@ -4,6 +4,10 @@ SQLite in WAL mode with synchronous=FULL, so a crash or SIGKILL after `put` retu
 Messages drain in the order they were accepted. A write that cannot happen (disk full, read-only folder)
 raises `OutboxWriteError` naming the cause; the outbox accepts again as soon as the cause is gone.
 Acknowledged rows are purged after a retention (see edge_agent.retention), and the file shrinks with them.
+
+`clip_upload` (nullable, added to older files on open) records the outcome of a candidate's clip upload
+(edge_agent.clip_upload) as JSON `{"clip": <ClipRef or null>, "reason": <why not, or null>}`, so a restart
+between the upload and the PUBACK publishes the recorded reference instead of uploading again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
-    sent_at REAL
+    sent_at REAL,
+    clip_upload TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, seq);
 """
@@ -43,6 +48,7 @@ class OutboxMessage:
     topic: str
     payload: bytes
     attempts: int
+    clip_upload: str | None = None  # the recorded clip-upload outcome (JSON), None until uploaded
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,14 @@ class Outbox:
         self._last_checkpoint = time.monotonic()
         self._lock = threading.Lock()
         self._db = open_database(self.path, _SCHEMA, "outbox", OutboxWriteError)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an outbox file written by an older agent up to this schema (added nullable columns only)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)").fetchall()}
+        if "clip_upload" not in columns:
+            with self._writing():
+                self._db.execute("ALTER TABLE outbox ADD COLUMN clip_upload TEXT")
 
     def _writing(self):
         return writing(self._db, self.path, "outbox", OutboxWriteError)
@@ -85,7 +99,7 @@ class Outbox:
     def pending(self, limit: int = 100) -> list[OutboxMessage]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, event_id, topic, payload, attempts FROM outbox WHERE sent_at IS NULL "
+                "SELECT seq, event_id, topic, payload, attempts, clip_upload FROM outbox WHERE sent_at IS NULL "
                 "ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
@@ -100,6 +114,11 @@ class Outbox:
     def mark_sent(self, event_id: str) -> None:
         with self._lock, self._writing():
             self._db.execute("UPDATE outbox SET sent_at = ? WHERE event_id = ?", (self._clock(), event_id))
+
+    def record_clip_upload(self, event_id: str, outcome: str) -> None:
+        """Durably record a candidate's clip-upload outcome (JSON) before it is published."""
+        with self._lock, self._writing():
+            self._db.execute("UPDATE outbox SET clip_upload = ? WHERE event_id = ?", (outcome, event_id))
 
     def mark_failed(self, event_id: str, error: str) -> None:
         with self._lock, self._writing():

@@ -3,20 +3,31 @@
 Delivery is at-least-once: a crash between PUBACK and `mark_sent` sends that message again, so the
 cloud de-duplicates by event id (every candidate carries one). While the broker is unreachable the
 publisher waits with exponential backoff + jitter and keeps everything in the outbox.
+
+With a clip uploader (edge_agent.clip_upload) other than the local one, a candidate whose clip is still
+local has it uploaded first; the outcome is recorded in its outbox row (a restart does not upload again)
+and the candidate goes out with the uploaded reference. A retryable upload failure holds the queue like a
+broker outage (order kept); a refused one publishes the candidate without its clip, saying why.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
 
 from contracts import Candidate, topics
+from contracts.clip import ClipRef
 from contracts.telemetry import CameraStatus, Heartbeat
 from edge_agent import metrics
-from edge_agent.outbox import Outbox
+from edge_agent.clip_upload import ClipUploader, UploadRefused, UploadRetryable
+from edge_agent.outbox import Outbox, OutboxMessage
 from edge_agent.transport.base import Backoff, PublishRejectedError, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -41,6 +52,8 @@ class OutboxPublisher:
         config_version: Callable[[], int | None] | None = None,
         agent_version: str | None = None,
         camera_status: Callable[[], dict[str, CameraStatus]] | None = None,
+        uploader: ClipUploader | None = None,
+        clips_root: Path | None = None,
     ) -> None:
         self.outbox = outbox
         self.transport = transport
@@ -51,6 +64,13 @@ class OutboxPublisher:
         self.agent_version = agent_version
         self.camera_status = camera_status
         self._backoff = Backoff(backoff_min_s, backoff_max_s)
+        # the local uploader leaves references as they are: no upload step at all
+        self.uploader = uploader if uploader is not None and uploader.kind != "local" else None
+        if self.uploader is not None and clips_root is None:
+            raise ValueError("a clip uploader needs the clips root its local references are relative to")
+        self.clips_root = clips_root
+        self._upload_outage_since: float | None = None  # set while uploads fail retryably: log once per outage
+        self.uploads_total = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,7 +128,15 @@ class OutboxPublisher:
             if self._stop.is_set():
                 return 0
             try:
-                self.transport.publish(message.topic, message.payload, qos=1)
+                payload = self._payload_with_clip(message)
+            except UploadRetryable as exc:
+                self.failures += 1
+                self.outbox.mark_failed(message.event_id, f"clip upload: {exc}")
+                delay = self._backoff.next_delay()
+                self._upload_failed(message, exc, delay)
+                return delay  # keep order: nothing after this message goes before it
+            try:
+                self.transport.publish(message.topic, payload, qos=1)
             except TransportError as exc:
                 self.failures += 1
                 self.outbox.mark_failed(message.event_id, str(exc))
@@ -123,6 +151,53 @@ class OutboxPublisher:
             self._backoff.reset()
             log.info("message published", extra={"event_id": message.event_id, "topic": message.topic})
         return 0 if len(batch) == self.batch_size else 0.5
+
+    # --- clip upload ---------------------------------------------------------------------------------------
+    def _payload_with_clip(self, message: OutboxMessage) -> bytes:
+        """The payload to publish: the candidate with its uploaded clip reference (uploading it first, once)."""
+        if self.uploader is None and message.clip_upload is None:
+            return message.payload
+        outcome = message.clip_upload
+        if outcome is None:
+            candidate = _candidate(message)
+            if candidate is None or candidate.clip is None or candidate.clip.kind != "local":
+                return message.payload
+            outcome = self._upload(candidate)
+            self.outbox.record_clip_upload(message.event_id, outcome)
+        return _apply_clip_upload(message, outcome)
+
+    def _upload(self, candidate: Candidate) -> str:
+        """Upload the candidate's clip; the outcome as recorded in the outbox. Raises UploadRetryable."""
+        assert self.uploader is not None and self.clips_root is not None
+        try:
+            ref = self.uploader.upload(candidate, self.clips_root)
+        except UploadRefused as exc:
+            # a customer's alert is never lost because of its clip: it goes out without one, saying why
+            log.error("clip upload refused; candidate published without its clip", extra={
+                "event_id": candidate.event_id, "camera_id": candidate.camera_id, "uploader": self.uploader.kind,
+                "error": str(exc)})
+            self._upload_resumed()
+            return json.dumps({"clip": None, "reason": f"clip not uploaded: {exc}"[:200]})
+        self.uploads_total += 1
+        self._upload_resumed()
+        log.info("clip uploaded", extra={"event_id": candidate.event_id, "uploader": self.uploader.kind,
+                                         "uri": ref.uri, "size_bytes": ref.size_bytes})
+        return json.dumps({"clip": ref.model_dump(mode="json"), "reason": None})
+
+    def _upload_failed(self, message: OutboxMessage, exc: Exception, delay: float) -> None:
+        extra = {"event_id": message.event_id, "error": str(exc), "attempts": message.attempts + 1,
+                 "retry_in_s": round(delay, 2)}
+        if self._upload_outage_since is None:
+            self._upload_outage_since = time.monotonic()
+            log.warning("clip upload failed, candidates kept in outbox until it succeeds", extra=extra)
+        else:
+            log.debug("clip upload still failing", extra=extra)
+
+    def _upload_resumed(self) -> None:
+        if self._upload_outage_since is not None:
+            log.info("clip uploads resumed",
+                     extra={"outage_s": round(time.monotonic() - self._upload_outage_since, 1)})
+            self._upload_outage_since = None
 
     def _cameras(self) -> dict[str, CameraStatus]:
         if self.camera_status is None:
@@ -151,3 +226,24 @@ class OutboxPublisher:
         except TransportError as exc:  # a missed heartbeat is not worth keeping; try again shortly
             self._next_heartbeat = time.monotonic() + min(5.0, self.heartbeat_interval_s)
             log.warning("heartbeat not sent", extra={"error": str(exc)})
+
+
+def _candidate(message: OutboxMessage) -> Candidate | None:
+    try:
+        return Candidate.model_validate_json(message.payload)
+    except ValidationError:  # not a candidate (or written by another schema): sent as accepted
+        return None
+
+
+def _apply_clip_upload(message: OutboxMessage, outcome: str) -> bytes:
+    """The accepted candidate with the recorded upload outcome: the new reference, or no clip and a reason."""
+    candidate = _candidate(message)
+    if candidate is None:
+        return message.payload
+    record = json.loads(outcome)
+    if record.get("clip") is not None:
+        candidate = candidate.model_copy(update={"clip": ClipRef.model_validate(record["clip"])})
+    else:
+        candidate = candidate.model_copy(update={"clip": None,
+                                                 "reasons": [*candidate.reasons, str(record.get("reason"))]})
+    return candidate.model_dump_json().encode()
