@@ -162,6 +162,8 @@ class EdgeMetrics:
         self.flush()
 
     def _write(self, docs: list[dict[str, Any]]) -> None:
+        if not self.file.path.parent.parent.exists():  # the data dir is gone (a removed test or benchmark dir):
+            return  # never re-create it just for metrics
         try:
             self.file.append([json.dumps(d, separators=(",", ":")) for d in docs])
         except OSError as exc:  # a full disk costs the metrics, never the detection
