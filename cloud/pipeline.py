@@ -1,9 +1,12 @@
-"""Process one candidate end to end: parse → idempotency check → fetch clip → verify → store media →
-conditional put of the event → notify once if confirmed.
+"""Process one candidate end to end: parse → admit (identity, clip confinement, site from the registry) →
+idempotency check → fetch clip → verify → store media → conditional put of the event → notify once if confirmed.
 
-Failure policy: a PermanentError (malformed body, unsafe clip reference, undecodable clip) is
-dead-lettered here and the message counts as handled; anything else is raised for the runtime to retry
-(SQS redelivery, whose redrive policy moves it to the DLQ after its max receive count).
+Failure policy: a PermanentError is dead-lettered here, with its reason, and the message counts as handled:
+malformed body or envelope, no connection identity (AWS mode), a body that claims another gateway or camera,
+an unregistered thing, a clip outside the gateway's own prefix/stream/folder, nothing to verify, an
+undecodable clip, ids or values storage refuses. Anything else (throttling, network, a clip not uploaded yet,
+another delivery mid-notification) is raised for the runtime to retry (SQS redelivery, whose redrive policy
+moves it to the DLQ after its max receive count).
 """
 
 from __future__ import annotations
@@ -33,9 +36,21 @@ from cloud.ports import (
     ObjectStore,
     PermanentError,
     ProcessingInProgress,
+    ThingRegistry,
     VerifyFn,
 )
 from cloud.storage.keys import clip_key, media_tags, snapshot_key
+from cloud.trust import (
+    Identity,
+    IdentityMismatch,
+    NoConnectionIdentity,
+    NothingToVerify,
+    ThingNotRegistered,
+    check_identity,
+    confine_clip,
+    is_envelope,
+    parse_envelope,
+)
 from contracts import Candidate, Verdict
 from contracts.errors import describe_validation_error
 
@@ -59,8 +74,8 @@ class Outcome:
     dead_letter_id: str | None = None
 
 
-def parse_candidate(body: bytes | str) -> Candidate:
-    """Validate the wire message; any problem is a MalformedMessage naming what is wrong."""
+def load_body(body: bytes | str) -> dict:
+    """The wire message as a JSON object; anything else is a MalformedMessage."""
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
         data = json.loads(text)
@@ -68,6 +83,15 @@ def parse_candidate(body: bytes | str) -> Candidate:
         raise MalformedMessage(f"body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedMessage(f"body is a JSON {type(data).__name__}, expected an object")
+    return data
+
+
+def parse_candidate(body: bytes | str) -> Candidate:
+    """Validate a bare candidate message; any problem is a MalformedMessage naming what is wrong."""
+    return validate_candidate(load_body(body))
+
+
+def validate_candidate(data: dict) -> Candidate:
     version = data.get("schema_version")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         speaks = sorted(SUPPORTED_SCHEMA_VERSIONS)
@@ -81,7 +105,10 @@ def parse_candidate(body: bytes | str) -> Candidate:
 def event_id_of(body: bytes | str) -> str | None:
     """Best-effort event id of a broken message, for the dead letter and the log line."""
     try:
-        value = json.loads(body).get("event_id")
+        data = json.loads(body)
+        if is_envelope(data) and isinstance(data["candidate"], dict):
+            data = data["candidate"]
+        value = data.get("event_id")
         return value if isinstance(value, str) and len(value) <= 64 else None
     except Exception:
         return None
@@ -101,7 +128,14 @@ class Pipeline:
         notify_lease_s: float = 30.0,
         processing_lease_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        registry: ThingRegistry | None = None,
+        require_identity: bool = False,
+        media_bucket: str | None = None,
     ) -> None:
+        """`require_identity` (AWS mode): a bare candidate, with no envelope from the IoT rule and no identity
+        from the runtime, is refused; and a thing the registry does not know is refused. On the embedded
+        default a bare candidate comes from the local gateway, whose own site stands unless the registry
+        lists it. `media_bucket`: the only bucket s3:// clip references may name."""
         self.clips = clips
         self.objects = objects
         self.events = events
@@ -113,6 +147,9 @@ class Pipeline:
         # a delivery still verifying after this long is presumed crashed: the next one takes over
         self.processing_lease_s = processing_lease_s
         self.clock = clock
+        self.registry = registry
+        self.require_identity = require_identity
+        self.media_bucket = media_bucket
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -121,11 +158,14 @@ class Pipeline:
         """The verdict (stored one on redelivery), or None if the message was dead-lettered."""
         return self.handle(candidate_json).verdict
 
-    def handle(self, body: bytes | str | Candidate, received_at: float | None = None) -> Outcome:
+    def handle(self, body: bytes | str | Candidate, received_at: float | None = None, *,
+               identity: Identity | None = None) -> Outcome:
+        """`body`: the IoT rule's envelope or a bare candidate; `identity`: what the runtime itself knows of
+        the connection (the in-process runtime, an MQTT consumer's topic), if anything."""
         received_at = self.clock() if received_at is None else received_at
         raw = body.model_dump_json() if isinstance(body, Candidate) else body
         try:
-            candidate = body if isinstance(body, Candidate) else parse_candidate(body)
+            candidate = self.admit(body, identity)
             with metrics.correlation(candidate.event_id):
                 return self._handle(candidate, received_at)
         except PermanentError as exc:
@@ -140,6 +180,41 @@ class Pipeline:
         letter = self.dead_letter.send(text, reason, str(exc), event_id=event_id)
         verifier_metrics.dead_lettered(reason)
         return Outcome(event_id, None, "dead_lettered", received_at=received_at, dead_letter_id=letter)
+
+    def admit(self, body: bytes | str | Candidate, identity: Identity | None = None) -> Candidate:
+        """Parse, check the body against the connection's identity and confine its clip; the candidate
+        returned carries the registry's site. Raises a PermanentError subclass for whatever it refuses."""
+        if isinstance(body, Candidate):
+            candidate = body
+        else:
+            data = load_body(body)
+            if is_envelope(data):
+                envelope = parse_envelope(data)
+                if identity is not None and identity.thing_name != envelope.thing_name:
+                    raise IdentityMismatch(f"envelope names thing {envelope.thing_name!r}, the connection "
+                                           f"{identity.thing_name!r}")
+                identity = identity or envelope.identity
+                data = envelope.candidate
+            candidate = validate_candidate(data)
+        if identity is None:
+            if self.require_identity:
+                raise NoConnectionIdentity("no connection identity: a bare candidate, not the IoT rule's "
+                                           "envelope (candidate, thing_name, received_at)")
+            identity = Identity(candidate.gateway_id)  # embedded: the local gateway itself
+        check_identity(candidate, identity)
+        if candidate.clip is not None:
+            confine_clip(candidate.clip, identity.thing_name, candidate.camera_id, self.media_bucket)
+        elif not candidate.snapshot_jpeg:
+            raise NothingToVerify("empty snapshot and no clip: nothing to verify")
+        site = self.registry.site_of(identity.thing_name) if self.registry is not None else None
+        if site is None:
+            if self.require_identity:
+                raise ThingNotRegistered(f"thing {identity.thing_name!r} is not registered (no site_id)")
+            site = candidate.site_id  # embedded default without a registry file: the gateway's own site
+        if site != candidate.site_id:
+            log.warning("body's site_id replaced by the registry's",
+                        extra={"event_id": candidate.event_id, "claimed": candidate.site_id, "site": site})
+        return candidate.model_copy(update={"site_id": site})
 
     def _handle(self, candidate: Candidate, received_at: float) -> Outcome:
         eid = candidate.event_id
@@ -177,8 +252,11 @@ class Pipeline:
             clip_k, snap_k = self._store_media(candidate, verdict, clip_path)
 
         now = self._now()
-        record = EventRecord.build(candidate, verdict, clip_key=clip_k, snapshot_key=snap_k,
-                                   now=now, ttl_days=self.ttl_days)
+        try:
+            record = EventRecord.build(candidate, verdict, clip_key=clip_k, snapshot_key=snap_k,
+                                       now=now, ttl_days=self.ttl_days)
+        except ValueError as exc:  # a value the record refuses will be refused on every retry too
+            raise MalformedMessage(f"event record refused: {exc}") from exc
         if verdict.decision == "confirmed":
             # The writer that creates the item holds the notification claim from the start.
             record = record.model_copy(update={"notify_claimed_at": now.timestamp()})
@@ -199,16 +277,21 @@ class Pipeline:
                      ) -> tuple[str | None, str | None]:
         model_version = verdict.models[0].version if verdict.models else candidate.model.version
         tags = media_tags(candidate.camera_id, verdict.decision, model_version)
-        snap_k = None
-        if candidate.snapshot_jpeg:
+        try:  # keys follow the contract's id rules, so this only fails on a value no retry can change
             snap_k = snapshot_key(candidate.camera_id, candidate.event_id, candidate.started_at)
+            clip_k = None
+            if clip_path is not None:
+                ext = clip_path.suffix.lstrip(".") or "bin"
+                if ext == "jpg" and candidate.snapshot_jpeg:  # a still "clip" must not overwrite the snapshot
+                    ext = "jpeg"
+                clip_k = clip_key(candidate.camera_id, candidate.event_id, candidate.started_at, ext)
+        except ValueError as exc:
+            raise MalformedMessage(f"storage refuses the candidate's keys: {exc}") from exc
+        if not candidate.snapshot_jpeg:
+            snap_k = None
+        else:
             self.objects.put_bytes(snap_k, candidate.snapshot_jpeg, "image/jpeg", tags)
-        clip_k = None
-        if clip_path is not None:
-            ext = clip_path.suffix.lstrip(".") or "bin"
-            if ext == "jpg" and snap_k:  # a still-image "clip" must not overwrite the snapshot
-                ext = "jpeg"
-            clip_k = clip_key(candidate.camera_id, candidate.event_id, candidate.started_at, ext)
+        if clip_path is not None and clip_k is not None:
             content_type = candidate.clip.content_type if candidate.clip else "application/octet-stream"
             self.objects.put_file(clip_k, clip_path, content_type, tags)
         return clip_k, snap_k

@@ -153,3 +153,13 @@ class DeadLetter(Protocol):
     """Where messages that cannot be processed go, with the reason and the raw body: nothing is lost."""
 
     def send(self, raw_body: str, reason: str, error: str, event_id: str | None = None) -> str: ...
+
+
+@runtime_checkable
+class ThingRegistry(Protocol):
+    """Our own record of gateways (IoT thing attributes, or a table on the embedded default): the site an
+    alert belongs to comes from here, never from the message body."""
+
+    def site_of(self, thing: str) -> str | None:
+        """The thing's site, or None if it is not registered (or has no site)."""
+        ...

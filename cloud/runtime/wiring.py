@@ -16,6 +16,7 @@ from cloud.pipeline import Pipeline
 from cloud.ports import VerifyFn
 from cloud.settings import CloudSettings
 from cloud.storage.local import FolderObjectStore
+from cloud.trust import FileThingRegistry, IotThingRegistry
 
 
 def load_verify(spec: str, settings: CloudSettings | None = None) -> VerifyFn:
@@ -49,4 +50,8 @@ def build_pipeline(settings: CloudSettings, verify: VerifyFn | None = None) -> P
         clips=clips, objects=objects, events=events, notifier=notifier, dead_letter=dead, verify=verify,
         ttl_days=settings.event_ttl_days, notify_lease_s=settings.notify_lease_s,
         processing_lease_s=settings.processing_lease_s,
+        # Trust (DESIGN.md): in AWS mode only the IoT rule's envelope and the thing registry say who sent it.
+        registry=(IotThingRegistry() if settings.store == "aws"
+                  else FileThingRegistry(settings.data_dir / "things.json")),
+        require_identity=settings.store == "aws", media_bucket=settings.bucket,
     )

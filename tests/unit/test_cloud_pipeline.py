@@ -73,8 +73,8 @@ def test_only_confirmed_notifies(pipeline, settings: CloudSettings, score: float
     ("[1, 2]", "malformed"),
     ('{"schema_version": 2, "event_id": "x"}', "malformed"),
     ("__VALID_BUT_BAD_FIELD__", "malformed"),
-    ("__KVS_CLIP__", "clip_rejected"),
-    ("__ESCAPING_CLIP__", "clip_rejected"),
+    ("__KVS_CLIP__", "clip_outside_gateway"),  # not the gateway's own stream kvs://vigia-gw-1-cam-front
+    ("__ESCAPING_CLIP__", "clip_outside_gateway"),
 ])
 def test_bad_messages_are_dead_lettered_with_reason(pipeline, settings: CloudSettings, body, reason) -> None:
     if body == "__VALID_BUT_BAD_FIELD__":
