@@ -58,7 +58,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     iot.add_argument("--heartbeat-interval", type=float, default=60.0, help="seconds between heartbeats")
     iot.add_argument("--drain-timeout", type=float, default=30.0,
                      help="after finite sources, wait this long for the outbox to drain")
+    clips = run.add_argument_group("clip upload (with --thing: where the cloud reads each candidate's clip)")
+    clips.add_argument("--clip-transport", choices=["local", "s3", "kvs"], default="local",
+                       help="local: the cloud reads the clip folder (embedded); s3: upload under "
+                            "gateways/{thing}/ in --clip-bucket; kvs: Kinesis Video, one stream per camera")
+    clips.add_argument("--clip-bucket", help="media bucket for --clip-transport s3")
+    clips.add_argument("--kvs-region", help="Kinesis Video region (default: the AWS default chain's)")
+    clips.add_argument("--kvs-endpoint", help="Kinesis Video control-plane endpoint override")
     run.set_defaults(func=_run)
+
+
+def build_clip_uploader(args: argparse.Namespace):
+    """The clip uploader `--clip-transport` names (credentials: the AWS default chain, i.e. the Greengrass
+    token exchange service on a gateway); a missing bucket or thing is a configuration error."""
+    from edge_agent.clip_upload import LocalClips
+
+    kind = getattr(args, "clip_transport", "local")
+    if kind == "local":
+        return LocalClips()
+    if not args.thing:
+        raise ConfigurationError(f"--clip-transport {kind} needs --thing (clips are uploaded before publishing)")
+    if kind == "s3":
+        if not args.clip_bucket:
+            raise ConfigurationError("--clip-transport s3 needs --clip-bucket")
+        from edge_agent.clip_upload.s3 import S3Uploader
+
+        return S3Uploader(args.clip_bucket, args.thing)
+    from edge_agent.clip_upload.kvs import KvsUploader  # lazily: only the kvs transport needs it
+
+    return KvsUploader(args.thing, region=args.kvs_region, endpoint_url=args.kvs_endpoint)
 
 
 def resolve_model_dir(settings) -> Path:
@@ -186,6 +214,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     from edge_agent.supervisor import Supervisor
 
     sources, initial = _sources(args)
+    uploader = build_clip_uploader(args)  # before connecting: a bad option fails fast
     stop = threading.Event()
     transport = sync = publisher = None
     config = None
@@ -210,7 +239,8 @@ def _run_agent(args: argparse.Namespace) -> int:
 
         publisher = OutboxPublisher(agent.outbox, transport, args.thing, heartbeat_interval_s=args.heartbeat_interval,
                                     config_version=lambda: config.version,
-                                    camera_status=agent.camera_status).start()
+                                    camera_status=agent.camera_status, uploader=uploader,
+                                    clips_root=agent.settings.clips_dir).start()
         agent.on_candidate = lambda _c: publisher.notify()
 
     def on_signal(signum, _frame) -> None:
