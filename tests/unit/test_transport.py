@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from cloud.iot_policy import THING, gateway_policy
 from contracts import topics
 from contracts.telemetry import CameraStatus, Heartbeat
 from edge_agent.config_store import ConfigStore
@@ -241,26 +240,3 @@ def test_publisher_waits_while_disconnected_and_on_rejection(tmp_path: Path):
     assert outbox.count_pending() == 1  # refused messages stay: nothing accepted is dropped
     publisher.run_once()
     assert outbox.count_pending() == 0
-
-
-# --- IoT policy ---------------------------------------------------------------------------------------
-def test_gateway_policy_is_least_privilege_and_thing_scoped():
-    policy = gateway_policy("eu-west-1", "123456789012")
-    statements = {s["Sid"]: s for s in policy["Statement"]}
-    assert all(s["Effect"] == "Allow" for s in statements.values())
-    assert statements["ConnectAsOwnThing"]["Resource"] == f"arn:aws:iot:eu-west-1:123456789012:client/{THING}"
-    actions = {s["Action"] for s in statements.values()}
-    assert actions == {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"}  # no iot:*
-    for statement in statements.values():
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for resource in resources:
-            assert THING in resource, resource  # every resource is the connecting thing's own
-            assert not resource.endswith(("/#", "/*")), resource
-    published = {r.split(":topic/", 1)[1] for r in statements["PublishOwnTopics"]["Resource"]}
-    assert published == {topics.candidates(THING, "*"), topics.telemetry(THING), topics.heartbeat(THING),
-                         topics.shadow_topic(THING, "get"), topics.shadow_topic(THING, "update")}
-    subscribed = {r.split(":topicfilter/", 1)[1] for r in statements["SubscribeOwnShadow"]["Resource"]}
-    assert topics.shadow_topic(THING, "update/delta") in subscribed
-    assert all(f"/shadow/name/{topics.CONFIG_SHADOW_NAME}/" in t for t in subscribed)
-    committed = json.loads((Path(__file__).parents[2] / "cloud" / "iot_policy.json").read_text())
-    assert committed == gateway_policy()
