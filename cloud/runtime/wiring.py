@@ -6,6 +6,7 @@ import importlib
 import inspect
 
 from cloud import metrics
+from cloud.clips.kvs import KvsClipSource
 from cloud.clips.local import LocalClipSource
 from cloud.clips.router import ClipRouter
 from cloud.clips.s3 import S3ClipSource
@@ -32,8 +33,9 @@ def load_verify(spec: str, settings: CloudSettings | None = None) -> VerifyFn:
 def build_pipeline(settings: CloudSettings, verify: VerifyFn | None = None) -> Pipeline:
     metrics.configure_from_settings(settings)  # EMF to stdout (AWS) or <data dir>/metrics/cloud.jsonl
     verify = verify or load_verify(settings.verifier, settings)
-    # Both clip kinds are always available: a local deployment may still be sent s3:// clips.
-    clips = ClipRouter({"local": LocalClipSource(settings.local_clip_root), "s3": S3ClipSource()})
+    # Every clip kind is always available: a local deployment may still be sent s3:// clips.
+    clips = ClipRouter({"local": LocalClipSource(settings.local_clip_root), "s3": S3ClipSource(),
+                       "kvs": KvsClipSource()})
     if settings.store == "aws":
         from cloud.events.dynamodb import DynamoEventStore
         from cloud.notify.sns import SnsNotifier

@@ -50,9 +50,9 @@ def test_missing_local_clip_is_transient(root: Path, tmp_path: Path) -> None:
         LocalClipSource(root).fetch(ClipRef(kind="local", uri="cam/later.avi"), tmp_path)
 
 
-def test_router_names_the_missing_kvs_adapter(root: Path, tmp_path: Path) -> None:
+def test_router_names_a_kind_it_has_no_adapter_for(root: Path, tmp_path: Path) -> None:
     router = ClipRouter({"local": LocalClipSource(root)})
-    with pytest.raises(NotImplementedError, match="Kinesis Video") as info:
+    with pytest.raises(NotImplementedError, match="no clip adapter configured for kind 'kvs'") as info:
         router.fetch(ClipRef(kind="kvs", uri="kvs://front-door"), tmp_path)
     assert isinstance(info.value, ClipTransportNotSupported)
     assert isinstance(info.value, ClipRejected)  # permanent: dead-lettered, not retried forever

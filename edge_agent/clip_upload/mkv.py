@@ -1,0 +1,202 @@
+"""Matroska fragments for Kinesis Video: the local segment re-muxed (no re-encode) with producer timestamps.
+
+Kinesis Video takes a Matroska stream whose clusters are its fragments; with the fragment timecode type
+ABSOLUTE each cluster's timecode is the producer timestamp (ms since the epoch, TimecodeScale 1 ms). The
+segment already holds H.264 with real pts in milliseconds (`models.video.SegmentWriter`), so its packets
+are copied with `wall_ms` added, one cluster per key frame, and the result is split with a small EBML
+walker into the header (EBML + Segment with Info and Tracks) and the clusters, so a resumed upload can
+send the header again followed only by the clusters not yet persisted.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+
+EBML_ID = 0x1A45DFA3
+SEGMENT_ID = 0x18538067
+CLUSTER_ID = 0x1F43B675
+TIMECODE_ID = 0xE7
+UNKNOWN_SIZE = -1
+# Top-level elements written before the first cluster that a resumed stream must repeat.
+_HEADER_IDS = frozenset({0x114D9B74, 0x1549A966, 0x1654AE6B, 0xEC, 0x1254C367})  # SeekHead Info Tracks Void Tags
+
+
+class MkvError(ValueError):
+    """Bytes that are not the Matroska this module writes (or a segment it cannot re-mux)."""
+
+
+@dataclass(frozen=True)
+class Fragment:
+    timecode_ms: int  # absolute producer timestamp of the cluster (ms since the epoch)
+    data: bytes  # the whole Cluster element
+
+
+@dataclass(frozen=True)
+class FragmentedClip:
+    header: bytes  # EBML header + Segment start (unknown size) + Info + Tracks
+    fragments: tuple[Fragment, ...]
+    first_ms: int  # producer timestamp of the first frame
+    last_ms: int  # producer timestamp of the last frame
+
+    def stream(self, after_ms: int | None = None) -> bytes:
+        """The bytes to PutMedia: the header, then every fragment later than `after_ms` (resume)."""
+        parts = [f.data for f in self.fragments if after_ms is None or f.timecode_ms > after_ms]
+        return self.header + b"".join(parts)
+
+
+# -- EBML ---------------------------------------------------------------------------------------
+def _read_vint(buf: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int]:
+    if pos >= len(buf):
+        raise MkvError(f"truncated EBML at byte {pos}")
+    first = buf[pos]
+    length = 1
+    mask = 0x80
+    while length <= 8 and not first & mask:
+        mask >>= 1
+        length += 1
+    if length > 8:
+        raise MkvError(f"invalid EBML variable-length integer at byte {pos}")
+    if pos + length > len(buf):
+        raise MkvError(f"truncated EBML at byte {pos}")
+    value = first if keep_marker else first & (mask - 1)
+    for b in buf[pos + 1:pos + length]:
+        value = (value << 8) | b
+    if not keep_marker and value == (1 << (7 * length)) - 1:
+        value = UNKNOWN_SIZE
+    return value, pos + length
+
+
+def read_element(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """(element id, data start, data size or UNKNOWN_SIZE) of the element at `pos`."""
+    element_id, pos = _read_vint(buf, pos, keep_marker=True)
+    size, pos = _read_vint(buf, pos, keep_marker=False)
+    return element_id, pos, size
+
+
+def _uint(data: bytes) -> int:
+    return int.from_bytes(data, "big") if data else 0
+
+
+def cluster_timecode(buf: bytes, start: int, end: int) -> int:
+    """The Timecode child of a cluster whose data lies in buf[start:end]."""
+    pos = start
+    while pos < end:
+        element_id, data, size = read_element(buf, pos)
+        if size == UNKNOWN_SIZE:
+            break
+        if element_id == TIMECODE_ID:
+            return _uint(buf[data:data + size])
+        pos = data + size
+    raise MkvError("a cluster has no timecode")
+
+
+def split(buf: bytes) -> tuple[bytes, list[Fragment]]:
+    """Split a Matroska stream into its header and its clusters (each with its timecode)."""
+    element_id, data, size = read_element(buf, 0)
+    if element_id != EBML_ID or size == UNKNOWN_SIZE:
+        raise MkvError("not Matroska: no EBML header")
+    pos = data + size
+    element_id, seg_data, seg_size = read_element(buf, pos)
+    if element_id != SEGMENT_ID:
+        raise MkvError("not Matroska: no Segment after the EBML header")
+    seg_end = len(buf) if seg_size == UNKNOWN_SIZE else min(len(buf), seg_data + seg_size)
+    # The header a stream starts with: the Segment's size is always sent as unknown (live stream).
+    header = bytearray(buf[:pos] + b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff")
+    fragments: list[Fragment] = []
+    pos = seg_data
+    while pos < seg_end:
+        element_id, data, size = read_element(buf, pos)
+        if size == UNKNOWN_SIZE:
+            raise MkvError("an element inside the Segment has an unknown size")
+        end = data + size
+        if end > len(buf):
+            raise MkvError("truncated Matroska element")
+        if element_id == CLUSTER_ID:
+            fragments.append(Fragment(cluster_timecode(buf, data, end), bytes(buf[pos:end])))
+        elif element_id in _HEADER_IDS and not fragments and element_id not in (0x114D9B74, 0xEC):
+            header += buf[pos:end]  # Info, Tracks (SeekHead and Void point at offsets that no longer hold)
+        pos = end
+    return bytes(header), fragments
+
+
+def iter_clusters(buf: bytes) -> Iterator[Fragment]:
+    yield from split(buf)[1]
+
+
+# -- re-muxing ----------------------------------------------------------------------------------
+def fragment_segment(path: Path, wall_ms_at_zero: int) -> FragmentedClip:
+    """Re-mux a segment (H.264 in Matroska, ms pts) into fragments timed `wall_ms_at_zero` + pts.
+
+    `wall_ms_at_zero` is the producer timestamp of the segment's pts 0. Raises MkvError when the file
+    cannot be read or holds no H.264 video (Kinesis Video would refuse anything else to be played).
+    """
+    out = io.BytesIO()
+    first = last = None
+    try:
+        with av.open(str(path), mode="r") as src:
+            if not src.streams.video:
+                raise MkvError(f"{path.name}: holds no video stream")
+            stream = src.streams.video[0]
+            if stream.codec_context.name != "h264":
+                raise MkvError(f"{path.name}: video is {stream.codec_context.name}, not H.264")
+            scale = float(stream.time_base) * 1000 if stream.time_base else 1.0
+            # `live`: unknown sizes, no cues; a large time limit leaves one cluster per key frame.
+            with av.open(out, mode="w", format="matroska",
+                         options={"live": "1", "cluster_time_limit": "9000", "cluster_size_limit": "8000000"}) as dst:
+                ostream = dst.add_stream_from_template(stream)
+                ostream.time_base = stream.time_base
+                for packet in src.demux(stream):
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    shift = round(wall_ms_at_zero / scale)
+                    packet.pts += shift
+                    packet.dts = (packet.dts if packet.dts is not None else packet.pts - shift) + shift
+                    ms = round(packet.pts * scale)
+                    first = ms if first is None else min(first, ms)
+                    last = ms if last is None else max(last, ms)
+                    packet.stream = ostream
+                    dst.mux(packet)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MkvError(f"{path.name}: cannot re-mux: {exc}") from exc
+    if first is None or last is None:
+        raise MkvError(f"{path.name}: holds no frame")
+    header, fragments = split(out.getvalue())
+    if not fragments:
+        raise MkvError(f"{path.name}: produced no cluster")
+    return FragmentedClip(header, tuple(fragments), first, last)
+
+
+SIMPLE_BLOCK_ID = 0xA3
+BLOCK_GROUP_ID = 0xA0
+BLOCK_ID = 0xA1
+
+
+def cluster_span(cluster: bytes) -> tuple[int, int]:
+    """(first, last) frame time in ms of a whole Cluster element: its timecode plus its blocks' offsets."""
+    element_id, data, size = read_element(cluster, 0)
+    if element_id != CLUSTER_ID or size == UNKNOWN_SIZE:
+        raise MkvError("not a cluster")
+    end = data + size
+    base = cluster_timecode(cluster, data, end)
+    offsets: list[int] = []
+    pos = data
+    while pos < end:
+        element_id, body, length = read_element(cluster, pos)
+        if length == UNKNOWN_SIZE:
+            raise MkvError("an element inside a cluster has an unknown size")
+        if element_id == BLOCK_GROUP_ID:
+            pos = body  # descend: the Block is one of the group's children
+            continue
+        if element_id in (SIMPLE_BLOCK_ID, BLOCK_ID):
+            _, after_track = _read_vint(cluster, body, keep_marker=False)
+            offsets.append(int.from_bytes(cluster[after_track:after_track + 2], "big", signed=True))
+        pos = body + length
+    if not offsets:
+        raise MkvError("a cluster holds no frame")
+    return base + min(offsets), base + max(offsets)
