@@ -188,7 +188,7 @@ class KvsUploader:
         except MkvError as exc:
             log.error("kvs clip cannot be fragmented", extra={"event_id": candidate.event_id, "error": str(exc)})
             raise UploadRefused(f"clip of {candidate.event_id} cannot be sent to Kinesis Video: {exc}") from exc
-        endpoint = self._ensure_stream(stream)
+        endpoint = self.ensure_stream(stream)
         self.put_fragments(stream, endpoint, clip, candidate.event_id)
         log.info("kvs clip persisted", extra={"event_id": candidate.event_id, "stream": stream,
                                               "fragments": len(clip.fragments), "bytes": len(clip.stream())})
@@ -196,7 +196,8 @@ class KvsUploader:
                        fps=local.fps, start_ts=clip.first_ms / 1000, end_ts=clip.last_ms / 1000)
 
     # -- control plane -------------------------------------------------------------------------
-    def _ensure_stream(self, stream: str) -> str:
+    def ensure_stream(self, stream: str) -> str:
+        """Describe the stream (create it with its retention when missing); its PUT_MEDIA data endpoint."""
         if stream in self._ready:
             return self._ready[stream]
         from botocore.exceptions import BotoCoreError, ClientError
@@ -363,7 +364,7 @@ class KvsUploader:
         text = f"PutMedia HTTP {response.status} {kind}: {message}".strip()
         if kind in RETRYABLE_ERROR_TYPES or response.status >= 500 or response.status == 429:
             raise UploadRetryable(text)
-        log.error("kvs PutMedia refused", extra={"status": response.status, "error": kind, "message": message})
+        log.error("kvs PutMedia refused", extra={"status": response.status, "error": kind, "detail": message})
         raise UploadRefused(text)
 
     def _signed_headers(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
