@@ -77,8 +77,11 @@ class S3Uploader:
     def client(self) -> Any:
         if self._client is None:
             import boto3  # only on gateways that upload with boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            # the publisher backs off between attempts itself: botocore only retries a blip
+            self._client = boto3.client("s3", config=Config(
+                retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=self.timeout_s))
         return self._client
 
     def upload(self, candidate: Candidate, clips_root: Path) -> ClipRef:
