@@ -146,9 +146,9 @@ def fragment_segment(path: Path, wall_ms_at_zero: int) -> FragmentedClip:
             if stream.codec_context.name != "h264":
                 raise MkvError(f"{path.name}: video is {stream.codec_context.name}, not H.264")
             scale = float(stream.time_base) * 1000 if stream.time_base else 1.0
-            # `live`: unknown sizes, no cues; a large time limit leaves one cluster per key frame.
-            with av.open(out, mode="w", format="matroska",
-                         options={"live": "1", "cluster_time_limit": "9000", "cluster_size_limit": "8000000"}) as dst:
+            # `live`: unknown sizes, no cues; `dash`: a new cluster at every key frame, however small the last.
+            options = {"live": "1", "dash": "1", "cluster_time_limit": "9000", "cluster_size_limit": "8000000"}
+            with av.open(out, mode="w", format="matroska", options=options) as dst:
                 ostream = dst.add_stream_from_template(stream)
                 ostream.time_base = stream.time_base
                 for packet in src.demux(stream):
