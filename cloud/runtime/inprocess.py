@@ -1,12 +1,15 @@
 """In-process cloud for the embedded default and the demo: `InProcessCloud(settings, verify).submit(c)`.
 
-Direct call (no queue): the demo gets its verdict back at once. Transient failures are retried
+Direct call (no queue): the demo gets its verdict back at once. The runtime vouches for the sender the way the
+IoT rule does in AWS mode: the identity a caller passes (an MQTT consumer: from the topic, `submit_mqtt`), or
+else the gateway in this same process, i.e. the candidate's own gateway. Transient failures are retried
 `settings.max_attempts` times, then dead-lettered (there is no SQS redrive here). Each submit records
 its latency from submit to the event stored / notification written, for benchmarks (median, p95).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import statistics
@@ -19,6 +22,7 @@ from cloud.pipeline import Outcome, event_id_of
 from cloud.ports import VerifyFn
 from cloud.runtime.wiring import build_pipeline
 from cloud.settings import CloudSettings
+from cloud.trust import Identity, identity_from_topic, is_envelope
 from contracts import Candidate, Verdict
 
 log = logging.getLogger(__name__)
@@ -56,25 +60,51 @@ class InProcessCloud:
         self.samples: list[LatencySample] = []
         self._lock = threading.Lock()  # one candidate at a time: the embedded stores are single-writer
 
-    def submit(self, candidate: Candidate | bytes | str) -> Verdict | None:
+    def submit(self, candidate: Candidate | bytes | str, *, identity: Identity | None = None) -> Verdict | None:
         """Verify, store and (if confirmed) notify. None means the candidate was dead-lettered."""
-        return self.submit_outcome(candidate).verdict
+        return self.submit_outcome(candidate, identity=identity).verdict
 
-    def submit_outcome(self, candidate: Candidate | bytes | str) -> Outcome:
+    def submit_mqtt(self, topic: str, payload: bytes | str) -> Outcome:
+        """A candidate received on `vigia/{thing}/cameras/{camera}/candidates`: the topic is the identity."""
+        try:
+            identity = identity_from_topic(topic)
+        except Exception as exc:
+            return self.pipeline.reject(payload, exc, time.time())
+        return self.submit_outcome(payload, identity=identity)
+
+    def submit_outcome(self, candidate: Candidate | bytes | str, *, identity: Identity | None = None) -> Outcome:
         submitted_at = time.time()
+        if identity is None:
+            identity = self._local_identity(candidate)
         with self._lock:
-            outcome = self._with_retries(candidate, submitted_at)
+            outcome = self._with_retries(candidate, submitted_at, identity)
         self.samples.append(LatencySample(
             outcome.event_id, outcome.status, outcome.verdict.decision if outcome.verdict else None,
             submitted_at, outcome.stored_at, outcome.notified_at,
         ))
         return outcome
 
-    def _with_retries(self, candidate: Candidate | bytes | str, submitted_at: float) -> Outcome:
+    @staticmethod
+    def _local_identity(candidate: Candidate | bytes | str) -> Identity | None:
+        """The gateway in this process: the candidate's own gateway (an envelope in the body speaks for itself;
+        a body that is no candidate gets no identity and is refused by the pipeline as malformed)."""
+        if isinstance(candidate, Candidate):
+            return Identity(candidate.gateway_id)
+        try:
+            data = json.loads(candidate)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(data, dict) or is_envelope(data):
+            return None
+        gateway = data.get("gateway_id")
+        return Identity(gateway) if isinstance(gateway, str) and gateway else None
+
+    def _with_retries(self, candidate: Candidate | bytes | str, submitted_at: float,
+                      identity: Identity | None) -> Outcome:
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return self.pipeline.handle(candidate, received_at=submitted_at)
+                return self.pipeline.handle(candidate, received_at=submitted_at, identity=identity)
             except Exception as exc:
                 eid = candidate.event_id if isinstance(candidate, Candidate) else event_id_of(candidate)
                 verifier_metrics.error()

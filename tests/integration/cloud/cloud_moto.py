@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.settings import CloudSettings
+from cloud.trust import Identity, envelope_body
+from contracts import Candidate
 
 
 @dataclass
@@ -32,3 +34,8 @@ class Aws:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
             out.extend(msgs)
             wait_s = 0
+
+    @staticmethod
+    def envelope(candidate: Candidate, thing: str = "gw-1") -> str:
+        """The SQS body the IoT rule makes of a candidate published by `thing`."""
+        return envelope_body(candidate, Identity(thing))

@@ -49,6 +49,8 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     s3, ddb = boto3.client("s3"), boto3.client("dynamodb")
     sqs, sns = boto3.client("sqs"), boto3.client("sns")
     s3.create_bucket(Bucket="vigia-media")
+    # The registry of things the cloud takes sites from (the factories' gateway "gw-1" is at "site-1").
+    boto3.client("iot").create_thing(thingName="gw-1", attributePayload={"attributes": {"site_id": "site-1"}})
     create_table(ddb, "vigia-events")
     topic_arn = sns.create_topic(Name="vigia-alerts")["TopicArn"]
     dlq_url = sqs.create_queue(QueueName="candidates-dlq")["QueueUrl"]

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 def upload_clip(aws: Aws, tmp_path: Path, name: str) -> ClipRef:
     path = write_avi(tmp_path / name)
-    aws.s3.upload_file(str(path), "vigia-media", f"incoming/gw-1/{name}")
-    return ClipRef(kind="s3", uri=f"s3://vigia-media/incoming/gw-1/{name}", size_bytes=path.stat().st_size)
+    aws.s3.upload_file(str(path), "vigia-media", f"gateways/gw-1/clips/{name}")
+    return ClipRef(kind="s3", uri=f"s3://vigia-media/gateways/gw-1/clips/{name}", size_bytes=path.stat().st_size)
 
 
 def tags(aws: Aws, key: str) -> dict[str, str]:
@@ -30,7 +30,7 @@ def tags(aws: Aws, key: str) -> dict[str, str]:
 def test_confirmed_event_end_to_end_once(aws: Aws, tmp_path: Path) -> None:
     pipeline = build_pipeline(aws.settings, decide_by_candidate_score)
     candidate = make_candidate(score=0.9, clip=upload_clip(aws, tmp_path, "a.avi"))
-    body = candidate.model_dump_json()
+    body = aws.envelope(candidate)
     eid = candidate.event_id
 
     verdict = pipeline.process(body)
@@ -66,10 +66,10 @@ def test_confirmed_event_end_to_end_once(aws: Aws, tmp_path: Path) -> None:
 
 def test_only_confirmed_and_subscribed_cameras_alert(aws: Aws) -> None:
     pipeline = build_pipeline(aws.settings, decide_by_candidate_score)
-    assert pipeline.process(make_candidate(score=0.1).model_dump_json()).decision == "rejected"
-    assert pipeline.process(make_candidate(score=0.5).model_dump_json()).decision == "uncertain"
+    assert pipeline.process(aws.envelope(make_candidate(score=0.1))).decision == "rejected"
+    assert pipeline.process(aws.envelope(make_candidate(score=0.5))).decision == "uncertain"
     other = make_candidate(score=0.9, camera_id="cam-back", site_id=None)
-    assert pipeline.process(other.model_dump_json()).decision == "confirmed"
+    assert pipeline.process(aws.envelope(other)).decision == "confirmed"
     assert aws.receive_all(aws.subscriber_url) == []  # cam-back is filtered out by the subscription
     assert pipeline.events.get(other.event_id).notified is True  # ... but it was published
     rejected_keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket="vigia-media")["Contents"]]
@@ -81,9 +81,9 @@ def test_both_indexes_are_queryable(aws: Aws) -> None:
     pipeline = build_pipeline(aws.settings, decide_by_candidate_score)
     t0 = datetime(2026, 11, 28, 9, tzinfo=UTC)
     for i, score in enumerate((0.2, 0.45, 0.55, 0.9)):
-        pipeline.process(make_candidate(score=score, started_at=t0 + timedelta(minutes=i)).model_dump_json())
-    pipeline.process(make_candidate(score=0.5, camera_id="cam-back", started_at=t0).model_dump_json())
-    pipeline.process(make_candidate(score=0.5, started_at=t0 + timedelta(days=1)).model_dump_json())
+        pipeline.process(aws.envelope(make_candidate(score=score, started_at=t0 + timedelta(minutes=i))))
+    pipeline.process(aws.envelope(make_candidate(score=0.5, camera_id="cam-back", started_at=t0)))
+    pipeline.process(aws.envelope(make_candidate(score=0.5, started_at=t0 + timedelta(days=1))))
 
     events = pipeline.events
     by_cam = events.by_camera("cam-front", t0 + timedelta(minutes=1), t0 + timedelta(minutes=3))
@@ -113,7 +113,7 @@ def test_two_deliveries_racing_give_one_item_one_alert(aws: Aws) -> None:
         barrier.wait(timeout=10)  # both have passed the "already stored?" check
         return decide_by_candidate_score(candidate, clip_path)
 
-    body = make_candidate(score=0.9).model_dump_json()
+    body = aws.envelope(make_candidate(score=0.9))
     pipelines = [build_pipeline(aws.settings, slow_verify) for _ in range(2)]
     outcomes = []
     threads = [threading.Thread(target=lambda p=p: outcomes.append(p.handle(body))) for p in pipelines]
@@ -130,7 +130,7 @@ def test_missing_s3_clip_is_retried_not_dead_lettered(aws: Aws) -> None:
     from cloud.ports import ClipNotFound
 
     pipeline = build_pipeline(aws.settings, decide_by_candidate_score)
-    candidate = make_candidate(clip=ClipRef(kind="s3", uri="s3://vigia-media/incoming/gw-1/later.avi"))
+    candidate = make_candidate(clip=ClipRef(kind="s3", uri="s3://vigia-media/gateways/gw-1/clips/later.avi"))
     with pytest.raises(ClipNotFound):
-        pipeline.handle(candidate.model_dump_json())
+        pipeline.handle(aws.envelope(candidate))
     assert aws.receive_all(aws.settings.dlq_url, wait_s=0) == []

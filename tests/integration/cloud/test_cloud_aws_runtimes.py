@@ -33,8 +33,8 @@ def test_lambda_handler_from_environment(aws: Aws, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(lambda_handler, "_pipeline", None)
     monkeypatch.setattr(lambda_handler, "_setup_logging", lambda: None)  # keep pytest's log capture
 
-    good = make_candidate(score=0.9).model_dump_json()
-    missing = make_candidate(clip=ClipRef(kind="s3", uri="s3://vigia-media/incoming/none.avi")).model_dump_json()
+    good = aws.envelope(make_candidate(score=0.9))
+    missing = aws.envelope(make_candidate(clip=ClipRef(kind="s3", uri="s3://vigia-media/gateways/gw-1/none.avi")))
     result = lambda_handler.handler(sqs_event(good, '{"schema_version": 1, "event_id": "nope"}', missing, good))
     # Design: malformed → dead-lettered AND acknowledged (never retried); transient → reported for retry.
     assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
@@ -87,7 +87,7 @@ def test_worker_processes_the_queue_and_stops_gracefully(aws: Aws, tmp_path: Pat
     spy = SpySqs(aws.sqs)
     worker = SqsWorker(build_pipeline(aws.settings, slow_verify), aws.queue_url, sqs=spy,
                        wait_s=1, visibility_s=10, heartbeat_s=0.1)
-    dup = make_candidate(score=0.9).model_dump_json()
+    dup = aws.envelope(make_candidate(score=0.9))
     for body in (dup, "not json", dup):
         aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=body)
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -98,7 +98,7 @@ def test_worker_processes_the_queue_and_stops_gracefully(aws: Aws, tmp_path: Pat
 
     # A slow clip is in progress when SIGTERM-like stop() arrives: it is finished and deleted first.
     slow = make_candidate(score=0.95)
-    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=slow.model_dump_json())
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.envelope(slow))
     assert started.wait(timeout=10)
     time.sleep(0.35)  # a few heartbeats while the verifier works
     worker.stop()
@@ -117,7 +117,7 @@ def test_worker_processes_the_queue_and_stops_gracefully(aws: Aws, tmp_path: Pat
 def test_transient_failures_reach_the_dlq_through_redrive(aws: Aws) -> None:
     """A clip that never arrives: the worker leaves the message; after maxReceiveCount SQS moves it."""
     aws.sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"VisibilityTimeout": "1"})
-    body = make_candidate(clip=ClipRef(kind="s3", uri="s3://vigia-media/incoming/never.avi")).model_dump_json()
+    body = aws.envelope(make_candidate(clip=ClipRef(kind="s3", uri="s3://vigia-media/gateways/gw-1/never.avi")))
     aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=body)
     worker = SqsWorker(build_pipeline(aws.settings, decide_by_candidate_score), aws.queue_url, sqs=aws.sqs,
                        wait_s=1, visibility_s=1, heartbeat_s=0.5)
@@ -131,4 +131,4 @@ def test_transient_failures_reach_the_dlq_through_redrive(aws: Aws) -> None:
     finally:
         worker.stop()
         thread.join(timeout=10)
-    assert json.loads(letters[0]["Body"])["event_id"] == json.loads(body)["event_id"]
+    assert json.loads(letters[0]["Body"])["candidate"]["event_id"] == json.loads(body)["candidate"]["event_id"]

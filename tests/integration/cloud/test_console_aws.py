@@ -27,13 +27,13 @@ T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def filled(aws: Aws, tmp_path: Path) -> dict:
     clip = write_avi(tmp_path / "clip.avi", frames=6)
-    aws.s3.put_object(Bucket="vigia-media", Key="incoming/cam-front/clip.avi", Body=clip.read_bytes())
-    ref = ClipRef(kind="s3", uri="s3://vigia-media/incoming/cam-front/clip.avi")
+    aws.s3.put_object(Bucket="vigia-media", Key="gateways/gw-1/clips/cam-front/clip.avi", Body=clip.read_bytes())
+    ref = ClipRef(kind="s3", uri="s3://vigia-media/gateways/gw-1/clips/cam-front/clip.avi")
     pipeline = build_pipeline(aws.settings, decide_by_candidate_score)
     confirmed = make_candidate(score=0.9, clip=ref, started_at=T0)
     uncertain = make_candidate(score=0.5, camera_id="cam-back", started_at=T0 + timedelta(minutes=1))
     for candidate in (confirmed, uncertain):
-        pipeline.process(candidate.model_dump_json())
+        pipeline.process(aws.envelope(candidate))
     return {"confirmed": confirmed, "uncertain": uncertain, "clip": clip.read_bytes()}
 
 
