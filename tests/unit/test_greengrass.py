@@ -1,5 +1,6 @@
 """Greengrass components: recipes are valid and least-privilege, packaging is reproducible, and the
-deployment requests pass botocore's checks against the real greengrassv2/s3 API models (Stubber)."""
+deployment requests pass botocore's checks against the real greengrassv2/s3 API models (Stubber).
+(The GDK projects and their custom build: test_gdk_layout.py.)"""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from greengrass.package import package
 from greengrass.recipes import AGENT_COMPONENT, MODEL_COMPONENT, SHADOW_MANAGER
 from models.manifest import MANIFEST_NAME, ModelManifest
 
-GG_CONFIG = Path(__file__).parents[2] / "greengrass" / "gdk-config.json"
 _RECIPE_VARIABLE = re.compile(r"\{[A-Za-z0-9.]+(?::[^{}\s]+)+\}")
 
 
@@ -121,14 +121,6 @@ def test_agent_recipe_dependencies_lifecycle_and_access_control(built):
     for policies in acl.values():
         for policy in policies.values():
             assert "*" not in policy["resources"] and all("#" not in r for r in policy["resources"])
-
-
-def test_gdk_config_is_valid():
-    config = json.loads(GG_CONFIG.read_text())
-    assert AGENT_COMPONENT in config["component"]
-    build = config["component"][AGENT_COMPONENT]["build"]
-    assert build["build_system"] == "custom" and build["custom_build_command"][:3] == ["vigia", "greengrass",
-                                                                                     "package"]
 
 
 def test_bad_versions_and_tampered_model_are_refused(model_dir, tmp_path):
