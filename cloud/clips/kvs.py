@@ -40,6 +40,7 @@ class KvsClipSource:
         self._client = client
         self._archive_factory = archive_factory
         self._endpoints: dict[str, str] = {}
+        self._archives: dict[str, Any] = {}  # data endpoint → client (tens of ms to build one)
 
     @property
     def client(self) -> Any:
@@ -47,9 +48,10 @@ class KvsClipSource:
         return self._client
 
     def _archive(self, endpoint: str) -> Any:
-        if self._archive_factory is not None:
-            return self._archive_factory(endpoint)
-        return aws_client("kinesis-video-archived-media", endpoint_url=endpoint)
+        if endpoint not in self._archives:
+            self._archives[endpoint] = (self._archive_factory(endpoint) if self._archive_factory is not None
+                                        else aws_client("kinesis-video-archived-media", endpoint_url=endpoint))
+        return self._archives[endpoint]
 
     def fetch(self, ref: ClipRef, workdir: Path) -> Path:
         if ref.kind != "kvs":

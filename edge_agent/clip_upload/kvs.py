@@ -168,6 +168,7 @@ class KvsUploader:
         self._client = client or session.client(SERVICE, region_name=self.region, endpoint_url=endpoint_url)
         self._ready: dict[str, str] = {}  # stream → its PUT_MEDIA data endpoint
         self._list_endpoints: dict[str, str] = {}  # stream → its LIST_FRAGMENTS data endpoint
+        self._archives: dict[str, Any] = {}  # data endpoint → its kinesis-video-archived-media client
         # Resume points of uploads that ran out of attempts (bounded: an old entry only costs a resend).
         self._resume: OrderedDict[str, int] = OrderedDict()
 
@@ -245,8 +246,11 @@ class KvsUploader:
             if stream not in self._list_endpoints:
                 self._list_endpoints[stream] = self._data_endpoint_override or self._client.get_data_endpoint(
                     StreamName=stream, APIName="LIST_FRAGMENTS")["DataEndpoint"]
-            archive = self._session.client("kinesis-video-archived-media", region_name=self.region,
-                                           endpoint_url=self._list_endpoints[stream])
+            endpoint = self._list_endpoints[stream]
+            if endpoint not in self._archives:  # a client costs tens of ms to build: one per endpoint
+                self._archives[endpoint] = self._session.client("kinesis-video-archived-media",
+                                                                region_name=self.region, endpoint_url=endpoint)
+            archive = self._archives[endpoint]
             window = {"StartTimestamp": clip.first_ms / 1000, "EndTimestamp": clip.last_ms / 1000}
             found: set[int] = set()
             pages = archive.get_paginator("list_fragments").paginate(StreamName=stream, FragmentSelector={
