@@ -1,12 +1,23 @@
-"""Settings of the cloud verifier: every threshold it decides with, with its bounds and why it exists."""
+"""Settings of the cloud verifier: every threshold it decides with, with its bounds and why it exists.
+
+`VerifierEnv` reads what a deployment chooses (VIGIA_VERIFIER_*: device, frames, tiles, models and their
+versions, precision, false-positive memory source) from the environment, the same way for the Lambda and the
+ECS worker; `VerifierEnv.verifier_settings()` turns it into the VerifierSettings the verifier runs with.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import logging
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.catalog import VERIFIER_MODELS
+from models.catalog import CATALOG, VERIFIER_MODELS
+
+log = logging.getLogger(__name__)
+ENV_PREFIX = "VIGIA_VERIFIER_"
 
 
 class VerifierSettings(BaseModel):
@@ -200,3 +211,129 @@ class VerifierSettings(BaseModel):
                 f"min_scales ({self.min_scales}) exceeds the scales looked at (1 + {len(self.tile_grids)} tile grids)"
             )
         return self
+
+
+class VerifierConfigError(ValueError):
+    """The verifier's configuration cannot run here: raised at startup, naming the variable to fix."""
+
+
+def _list_from_env(value: Any) -> Any:
+    """A list variable as JSON (`[2, 3]`) or comma-separated (`2,3`); empty means an empty list."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _mapping_from_env(value: Any) -> Any:
+    """`{"id": "1.0.0"}` (JSON) or `id=1.0.0,other=1.0.0`."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        return json.loads(text)
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"expected model_id=version pairs separated by commas, got {value!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+class VerifierEnv(BaseSettings):
+    """What a deployment chooses for the verifier, from VIGIA_VERIFIER_* (unset: VerifierSettings' default)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu",
+        description="cpu: OpenVINO; cuda: the same graphs in PyTorch on the GPU (startup fails without one); "
+        "auto: CUDA when torch sees a GPU, else CPU (logged)",
+    )
+    max_frames: int | None = Field(default=None, description="frames of a segment examined")
+    tile_grids: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        default=None, description="tile grids besides the full frame, e.g. `2,3`; empty: full frame only")
+    models: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        default=None, description="catalog ids of the ensemble, e.g. `ssd-mobilenet-v2-coco,ssdlite-person`")
+    model_versions: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="versions the deployment expects, `id=1.0.0,...`: startup fails if the image holds others",
+    )
+    precision: Literal["FP32", "FP16", "INT8"] | None = Field(default=None, description="prepared IR to load")
+    inference_precision: Literal["f32", "bf16", "f16"] | None = Field(
+        default=None, description="arithmetic (f32 keeps the thresholds' calibration)")
+    threads: int | None = Field(default=None, description="OpenVINO inference threads")
+    fp_memory: Literal["s3", "folder", "off"] | None = Field(
+        default=None,
+        description="cameras' false-positive memories: s3 (what the feedback loop publishes in the media bucket; "
+        "the AWS default), folder (VIGIA_FP_MEMORY_DIR; the embedded default), off",
+    )
+
+    @field_validator("tile_grids", "models", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _list_from_env(value)
+
+    @field_validator("model_versions", mode="before")
+    @classmethod
+    def _versions(cls, value: Any) -> Any:
+        return _mapping_from_env(value)
+
+    @classmethod
+    def from_environment(cls, **overrides: Any) -> VerifierEnv:
+        """Read the environment; any problem is a VerifierConfigError naming the variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise VerifierConfigError(_describe(exc)) from exc
+
+    def verifier_settings(self, base: VerifierSettings | None = None) -> VerifierSettings:
+        """The VerifierSettings these choices give (on `base`'s other thresholds); device stays as chosen
+        (`auto` is resolved where the hardware is known: cloud.runtime.verifier_adapter)."""
+        chosen = {name: getattr(self, name) for name in
+                  ("max_frames", "tile_grids", "models", "precision", "inference_precision", "threads")
+                  if getattr(self, name) is not None}
+        chosen["device"] = "CPU" if self.device == "cpu" else self.device
+        base = base or VerifierSettings()
+        try:
+            settings = VerifierSettings.model_validate({**base.model_dump(), **chosen})
+        except ValidationError as exc:
+            raise VerifierConfigError(_describe(exc)) from exc
+        self._check_versions(settings)
+        if self.device != "cpu":
+            self._check_gpu_precision(settings)
+        return settings
+
+    def _check_versions(self, settings: VerifierSettings) -> None:
+        unknown = [m for m in settings.models if m not in CATALOG]
+        if unknown:
+            raise VerifierConfigError(f"{ENV_PREFIX}MODELS names {unknown}, not in the model catalog "
+                                      f"({', '.join(sorted(CATALOG))})")
+        for model_id, version in self.model_versions.items():
+            if model_id not in settings.models:
+                raise VerifierConfigError(f"{ENV_PREFIX}MODEL_VERSIONS names {model_id!r}, which is not in the "
+                                          f"ensemble {list(settings.models)} ({ENV_PREFIX}MODELS)")
+            held = CATALOG[model_id].version
+            if version != held:
+                raise VerifierConfigError(f"{ENV_PREFIX}MODEL_VERSIONS wants {model_id} {version}, this image "
+                                          f"holds {held}: deploy the image that prepared {version}")
+
+    @staticmethod
+    def _check_gpu_precision(settings: VerifierSettings) -> None:
+        if settings.precision != "FP32":
+            raise VerifierConfigError(f"{ENV_PREFIX}PRECISION={settings.precision}: the GPU path runs the FP32 "
+                                      "graph (set FP32, or device cpu)")
+        if settings.inference_precision not in ("f32", "f16"):
+            raise VerifierConfigError(f"{ENV_PREFIX}INFERENCE_PRECISION={settings.inference_precision}: on CUDA "
+                                      "f32 or f16")
+
+
+def _describe(exc: ValidationError) -> str:
+    """Each problem as `VIGIA_VERIFIER_<FIELD>: message (got value)`."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]).upper() if error["loc"] else "* (together)"
+        got = error.get("input")
+        shown = f" (got {got!r})" if not isinstance(got, dict) else ""
+        parts.append(f"{ENV_PREFIX}{field}: {error['msg']}{shown}")
+    return "; ".join(parts)

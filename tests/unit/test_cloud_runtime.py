@@ -124,7 +124,7 @@ def test_real_verify_adapter_maps_unreadable_clips(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(verifier_pkg, "Verifier", FakeVerifier)
     verify = real_verify(CloudSettings(store="local", data_dir=tmp_path))
-    assert seen == [("init", ["fp_memories"])]  # the embedded default consults the cameras' FP memories
+    assert seen == [("init", ["fp_memories", "settings"])]  # the embedded default consults the FP memories
     seen.clear()
     assert verify(make_candidate(score=0.9), None).decision == "confirmed"
     assert seen == [("frames", [(0.0, (24, 32, 3))])]
