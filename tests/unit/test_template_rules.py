@@ -7,10 +7,10 @@ cloud/iot_policy.py generates (and checks for size)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,18 +201,16 @@ def test_stack_iot_policy_is_the_generated_one(template):
 
 
 def _checkov() -> str | None:
-    return shutil.which("checkov")
+    return os.environ.get("CHECKOV") or shutil.which("checkov")
 
 
-@pytest.mark.skipif(_checkov() is None, reason="checkov is not installed (it pins an older boto3; see "
-                                               "pyproject.toml): run it in its own environment")
-def test_checkov_finds_nothing_unjustified(tmp_path: Path):
+@pytest.mark.skipif(_checkov() is None, reason="checkov is not installed here: it pins boto3/botocore 1.35 and "
+                                               "packaging 23, so it lives in its own venv (CHECKOV=path/to/checkov)")
+def test_checkov_finds_nothing_unjustified():
+    """Every finding is fixed or skipped with its reason (`# checkov:skip=ID:reason` in the resource)."""
     done = subprocess.run([_checkov(), "-f", str(TEMPLATE), "--framework", "cloudformation", "-o", "json",
-                           "--quiet", "--compact"], capture_output=True, text=True, timeout=300)
+                           "--quiet", "--compact", "--skip-download"], capture_output=True, text=True, timeout=300)
     report = json.loads(done.stdout)
-    failed = {c["check_id"] for c in report.get("results", {}).get("failed_checks", [])}
-    assert failed <= set(JUSTIFIED_CHECKOV), sorted(failed - set(JUSTIFIED_CHECKOV))
-
-
-# checkov findings kept on purpose, with the reason (the same reason sits in a comment in the template).
-JUSTIFIED_CHECKOV: dict[str, str] = {}
+    results = report.get("results", {})
+    assert [c["check_id"] for c in results.get("failed_checks", [])] == []
+    assert all(c["check_result"].get("suppress_comment") for c in results.get("skipped_checks", []))
