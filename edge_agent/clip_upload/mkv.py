@@ -3,9 +3,10 @@
 Kinesis Video takes a Matroska stream whose clusters are its fragments; with the fragment timecode type
 ABSOLUTE each cluster's timecode is the producer timestamp (ms since the epoch, TimecodeScale 1 ms). The
 segment already holds H.264 with real pts in milliseconds (`models.video.SegmentWriter`), so its packets
-are copied with `wall_ms` added, one cluster per key frame, and the result is split with a small EBML
-walker into the header (EBML + Segment with Info and Tracks) and the clusters, so a resumed upload can
-send the header again followed only by the clusters not yet persisted.
+are copied with `wall_ms` added (another codec is encoded to H.264 once), a cluster per key frame, and
+the result is split with a small EBML walker into the header (EBML + Segment with Info and Tracks) and
+the clusters, so a resumed upload can send the header again followed only by the clusters not yet
+persisted.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.error
+from av.video.frame import PictureType
 
 EBML_ID = 0x1A45DFA3
 SEGMENT_ID = 0x18538067
 CLUSTER_ID = 0x1F43B675
 TIMECODE_ID = 0xE7
+_MS = Fraction(1, 1000)
 UNKNOWN_SIZE = -1
 # Top-level elements written before the first cluster that a resumed stream must repeat.
 _HEADER_IDS = frozenset({0x114D9B74, 0x1549A966, 0x1654AE6B, 0xEC, 0x1254C367})  # SeekHead Info Tracks Void Tags
@@ -130,38 +134,26 @@ def iter_clusters(buf: bytes) -> Iterator[Fragment]:
 
 
 # -- re-muxing ----------------------------------------------------------------------------------
-def fragment_segment(path: Path, wall_ms_at_zero: int) -> FragmentedClip:
-    """Re-mux a segment (H.264 in Matroska, ms pts) into fragments timed `wall_ms_at_zero` + pts.
+_MUX_OPTIONS = {"live": "1", "dash": "1", "cluster_time_limit": "9000", "cluster_size_limit": "8000000"}
+KEYFRAME_EVERY_S = 2.0  # when a clip must be encoded: fragments of 2 s, well under KVS's 10 s limit
 
-    `wall_ms_at_zero` is the producer timestamp of the segment's pts 0. Raises MkvError when the file
-    cannot be read or holds no H.264 video (Kinesis Video would refuse anything else to be played).
+
+def fragment_segment(path: Path, wall_ms_at_zero: int) -> FragmentedClip:
+    """Matroska fragments of a segment, timed `wall_ms_at_zero` + its pts (ms since the epoch).
+
+    `wall_ms_at_zero` is the producer timestamp of the segment's pts 0. H.264 (the agent's segments) is
+    re-muxed, packets untouched; anything else (an MJPEG segment, a camera's own clip file) is encoded
+    to H.264 once, frames keeping their times. Raises MkvError when the file cannot be read.
     """
     out = io.BytesIO()
-    first = last = None
     try:
         with av.open(str(path), mode="r") as src:
             if not src.streams.video:
                 raise MkvError(f"{path.name}: holds no video stream")
-            stream = src.streams.video[0]
-            if stream.codec_context.name != "h264":
-                raise MkvError(f"{path.name}: video is {stream.codec_context.name}, not H.264")
-            scale = float(stream.time_base) * 1000 if stream.time_base else 1.0
-            # `live`: unknown sizes, no cues; `dash`: a new cluster at every key frame, however small the last.
-            options = {"live": "1", "dash": "1", "cluster_time_limit": "9000", "cluster_size_limit": "8000000"}
-            with av.open(out, mode="w", format="matroska", options=options) as dst:
-                ostream = dst.add_stream_from_template(stream)
-                ostream.time_base = stream.time_base
-                for packet in src.demux(stream):
-                    if packet.pts is None or packet.size == 0:
-                        continue
-                    shift = round(wall_ms_at_zero / scale)
-                    packet.pts += shift
-                    packet.dts = (packet.dts if packet.dts is not None else packet.pts - shift) + shift
-                    ms = round(packet.pts * scale)
-                    first = ms if first is None else min(first, ms)
-                    last = ms if last is None else max(last, ms)
-                    packet.stream = ostream
-                    dst.mux(packet)
+            if src.streams.video[0].codec_context.name == "h264":
+                first, last = _remux(src, out, wall_ms_at_zero)
+            else:
+                first, last = _encode(path, out, wall_ms_at_zero)
     except (av.error.FFmpegError, OSError) as exc:
         raise MkvError(f"{path.name}: cannot re-mux: {exc}") from exc
     if first is None or last is None:
@@ -171,6 +163,58 @@ def fragment_segment(path: Path, wall_ms_at_zero: int) -> FragmentedClip:
         raise MkvError(f"{path.name}: produced no cluster")
     return FragmentedClip(header, tuple(fragments), first, last)
 
+
+def _remux(src: av.container.InputContainer, out: io.BytesIO, wall_ms: int) -> tuple[int | None, int | None]:
+    stream = src.streams.video[0]
+    scale = float(stream.time_base) * 1000 if stream.time_base else 1.0
+    shift = round(wall_ms / scale)
+    first = last = None
+    # `live`: unknown sizes, no cues; `dash`: a new cluster at every key frame, however small the last.
+    with av.open(out, mode="w", format="matroska", options=_MUX_OPTIONS) as dst:
+        ostream = dst.add_stream_from_template(stream)
+        ostream.time_base = stream.time_base
+        for packet in src.demux(stream):
+            if packet.pts is None or packet.size == 0:
+                continue
+            dts = packet.dts if packet.dts is not None else packet.pts
+            packet.pts += shift
+            packet.dts = dts + shift
+            ms = round(packet.pts * scale)
+            first = ms if first is None else min(first, ms)
+            last = ms if last is None else max(last, ms)
+            packet.stream = ostream
+            dst.mux(packet)
+    return first, last
+
+
+def _encode(path: Path, out: io.BytesIO, wall_ms: int) -> tuple[int | None, int | None]:
+    from models.video import VideoError, VideoReader
+
+    first = last = None
+    try:
+        with VideoReader(path) as reader, av.open(out, mode="w", format="matroska", options=_MUX_OPTIONS) as dst:
+            rate = Fraction(reader.fps or 5).limit_denominator(1000)
+            stream = dst.add_stream("libx264", rate=rate, options={
+                "preset": "ultrafast", "tune": "zerolatency", "g": str(max(1, round(KEYFRAME_EVERY_S * rate)))})
+            stream.pix_fmt = "yuv420p"
+            stream.width, stream.height = reader.width - reader.width % 2, reader.height - reader.height % 2
+            stream.time_base = stream.codec_context.time_base = _MS
+            for ts, frame in reader.decoded():
+                pts = wall_ms + round(ts * 1000)
+                if last is not None and pts <= last:
+                    pts = last + 1  # equal milliseconds are nudged: pts must increase
+                picture = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
+                picture.pts, picture.time_base = pts, _MS
+                picture.pict_type = PictureType.NONE  # a decoder's I (every MJPEG frame) would force key frames
+                for packet in stream.encode(picture):
+                    dst.mux(packet)
+                first = pts if first is None else first
+                last = pts
+            for packet in stream.encode(None):
+                dst.mux(packet)
+    except VideoError as exc:
+        raise MkvError(str(exc)) from exc
+    return first, last
 
 SIMPLE_BLOCK_ID = 0xA3
 BLOCK_GROUP_ID = 0xA0

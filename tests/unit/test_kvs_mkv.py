@@ -65,10 +65,25 @@ def test_bytes_that_are_not_matroska_are_refused() -> None:
         split(b"\x1a\x45\xdf\xa3")
 
 
-def test_a_segment_that_is_not_h264_is_refused(tmp_path: Path) -> None:
+def test_a_clip_that_is_not_h264_is_encoded_once_with_its_times(tmp_path: Path) -> None:
     path = tmp_path / "mjpeg.mkv"
     writer = SegmentWriter(path, 64, 48, codec="mjpeg", nominal_fps=5)
-    writer.write(0.0, np.zeros((48, 64, 3), np.uint8))
+    texture = np.random.default_rng(7).integers(0, 200, (48, 64, 3), dtype=np.uint8)
+    for i in range(15):  # one scene, slowly changing: only the 2 s key-frame interval starts a fragment
+        writer.write(i * 0.2 + (0.031 if i == 4 else 0.0), texture + i)
     writer.close()
-    with pytest.raises(MkvError, match=r"not H\.264"):
+    clip = fragment_segment(path, WALL_MS)
+    out = tmp_path / "stream.mkv"
+    out.write_bytes(clip.stream())
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        pts = [frame.pts for frame in container.decode(video=0)]
+    assert pts == [WALL_MS + round(i * 200 + (31 if i == 4 else 0)) for i in range(15)]
+    assert [f.timecode_ms for f in clip.fragments] == [WALL_MS, WALL_MS + 2000]  # a key frame every 2 s
+
+
+def test_a_file_that_is_not_video_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mkv"
+    path.write_bytes(b"this is not a video")
+    with pytest.raises(MkvError, match="cannot re-mux"):
         fragment_segment(path, WALL_MS)
