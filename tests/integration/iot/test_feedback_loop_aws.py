@@ -51,6 +51,8 @@ def aws(monkeypatch, tmp_path: Path) -> CloudSettings:
         monkeypatch.setenv(key, value)
     boto3.client("s3").create_bucket(Bucket="vigia-media")
     create_table(boto3.client("dynamodb"), "vigia-events")
+    # the cloud takes the site from the registry of things (cloud/trust.py), never from the candidate
+    boto3.client("iot").create_thing(thingName="gw1", attributePayload={"attributes": {"site_id": "site-1"}})
     topic = boto3.client("sns").create_topic(Name="alerts")["TopicArn"]
     dlq = boto3.client("sqs").create_queue(QueueName="dlq")["QueueUrl"]
     settings = CloudSettings(store="aws", bucket="vigia-media", table="vigia-events", topic_arn=topic, dlq_url=dlq,
