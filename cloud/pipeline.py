@@ -203,7 +203,8 @@ class Pipeline:
             identity = Identity(candidate.gateway_id)  # embedded: the local gateway itself
         check_identity(candidate, identity)
         if candidate.clip is not None:
-            confine_clip(candidate.clip, identity.thing_name, candidate.camera_id, self.media_bucket)
+            confine_clip(candidate.clip, identity.thing_name, candidate.camera_id, self.media_bucket,
+                         local_allowed=not self.require_identity)
         elif not candidate.snapshot_jpeg:
             raise NothingToVerify("empty snapshot and no clip: nothing to verify")
         site = self.registry.site_of(identity.thing_name) if self.registry is not None else None

@@ -146,8 +146,12 @@ def gateway_stream(thing: str, camera_id: str) -> str:
     return f"vigia-{thing}-{camera_id}"
 
 
-def confine_clip(ref: ClipRef, thing: str, camera_id: str, media_bucket: str | None) -> None:
-    """Refuse a clip reference outside the gateway's own prefix (s3), stream (kvs) or camera folder (local)."""
+def confine_clip(ref: ClipRef, thing: str, camera_id: str, media_bucket: str | None, *,
+                 local_allowed: bool = True) -> None:
+    """Refuse a clip reference outside the gateway's own prefix (s3), stream (kvs) or camera folder (local).
+
+    `local_allowed=False` (AWS mode): a gateway-local path can never be fetched by the cloud, so waiting for it
+    would only end in the dead-letter queue after every retry: refuse it at once."""
     if ref.kind == "s3":
         from cloud.clips.s3 import parse_s3_uri
 
@@ -164,6 +168,9 @@ def confine_clip(ref: ClipRef, thing: str, camera_id: str, media_bucket: str | N
             raise ClipOutsideGateway(f"clip {ref.uri!r} is not gateway {thing!r}'s stream for camera "
                                      f"{camera_id!r} (kvs://{gateway_stream(thing, camera_id)})")
     elif ref.kind == "local":
+        if not local_allowed:
+            raise ClipRejected(f"clip {ref.uri!r} is on the gateway's disk: in AWS mode the gateway must upload "
+                               "it (s3 or kvs) before publishing")
         parts = PurePosixPath(ref.uri.replace("\\", "/")).parts
         if len(parts) < 2 or parts[0] != camera_id or ".." in parts:
             raise ClipOutsideGateway(f"clip {ref.uri!r} is outside camera {camera_id!r}'s folder")

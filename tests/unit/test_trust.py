@@ -154,6 +154,15 @@ def test_local_clip_outside_the_cameras_folder_is_refused(pipeline, settings: Cl
     assert only_letter_reason(settings) == "clip_outside_gateway"
 
 
+def test_local_clip_in_aws_mode_is_refused_at_once(pipeline, settings: CloudSettings) -> None:
+    """The cloud cannot read the gateway's disk: retrying would only delay the dead letter."""
+    aws_mode(pipeline, DictRegistry({"gw-1": "site-A"}))
+    candidate = make_candidate(score=0.9, clip=ClipRef(kind="local", uri="cam-front/ev.avi"))
+    assert pipeline.handle(envelope_body(candidate, Identity("gw-1"))).status == "dead_lettered"
+    [letter] = dead_letters(settings)
+    assert letter["reason"] == "clip_rejected" and "must upload" in letter["error"]
+
+
 def test_empty_snapshot_without_clip_is_dead_lettered_at_once(pipeline, settings: CloudSettings) -> None:
     candidate = make_candidate(score=0.9).model_copy(update={"snapshot_jpeg": b""})
     outcome = pipeline.handle(candidate.model_dump_json())
