@@ -258,3 +258,17 @@ def test_iot_registry_reads_thing_attributes_and_caches_them() -> None:
         iot.update_thing(thingName="gw1", attributePayload={"attributes": {"site_id": "site-B"}})
         now[0] = 61.0
         assert registry.site_of("gw1") == "site-B" and counting.calls == 4  # re-read after the TTL
+
+
+def test_registry_throttling_is_retried_not_dead_lettered(pipeline, settings: CloudSettings) -> None:
+    """moto cannot throttle: botocore's own Stubber answers describe_thing with ThrottlingException."""
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    iot = boto3.client("iot", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(iot) as stub:
+        stub.add_client_error("describe_thing", service_error_code="ThrottlingException", http_status_code=429)
+        aws_mode(pipeline, IotThingRegistry(iot))
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            pipeline.handle(envelope_body(make_candidate(), Identity("gw-1")))
+    assert dead_letters(settings) == []
