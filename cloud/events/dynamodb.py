@@ -168,10 +168,9 @@ class DynamoEventStore:
         return True
 
     def release_processing(self, event_id: str) -> None:
-        # UpdateItem, not DeleteItem: the role needs one write action for every claim (IAM least privilege)
-        self.client.update_item(
+        # Deleted, not emptied: between deliveries the table holds events only (raw scans, item counts)
+        self.client.delete_item(
             TableName=self.table, Key={"event_id": {"S": validate_event_id(event_id) + CLAIM_SUFFIX}},
-            UpdateExpression="REMOVE claimed_at",
         )
 
     def claim_notification(self, event_id: str, now: datetime, lease_s: float) -> bool:

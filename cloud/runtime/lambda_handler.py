@@ -15,6 +15,7 @@ from typing import Any
 
 from cloud.metrics import verifier as verifier_metrics
 from cloud.pipeline import Pipeline, event_id_of
+from cloud.ports import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,13 @@ def _get_pipeline() -> Pipeline:
         from cloud.settings import CloudSettings
 
         _setup_logging()
-        _pipeline = build_pipeline(CloudSettings())
+        try:
+            _pipeline = build_pipeline(CloudSettings())
+        except ValueError as exc:  # settings (VIGIA_*, VIGIA_VERIFIER_*): the message names the variable
+            # Raised for the whole batch: nothing is verified with a broken configuration; SQS redelivers the
+            # records (its redrive policy dead-letters them after maxReceiveCount) and each invocation retries.
+            log.critical("verifier cannot start: %s", exc, extra={"event_id": None})
+            raise
     return _pipeline
 
 
@@ -57,6 +64,10 @@ def process_batch(event: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
             outcome = pipeline.handle(record.get("body", ""))
             log.info("record %s: %s", message_id, outcome.status,
                      extra={"event_id": outcome.event_id, "message_id": message_id})
+        except TransientError as exc:  # expected (another delivery mid-verification, clip not there yet)
+            log.warning("record %s not done yet, will be retried: %s", message_id, exc,
+                        extra={"event_id": event_id_of(record.get("body", "")), "message_id": message_id})
+            failures.append({"itemIdentifier": message_id})
         except Exception as exc:
             log.exception("record %s failed, will be retried: %s", message_id, exc,
                           extra={"event_id": event_id_of(record.get("body", "")), "message_id": message_id})

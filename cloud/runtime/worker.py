@@ -19,6 +19,7 @@ from typing import Any
 from cloud.aws import aws_client
 from cloud.metrics import verifier as verifier_metrics
 from cloud.pipeline import Pipeline, event_id_of
+from cloud.ports import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,10 @@ class SqsWorker:
         try:
             with _Heartbeat(self.sqs, self.queue_url, receipt, self.visibility_s, self.heartbeat_s, event_id):
                 outcome = self.pipeline.handle(body)
+        except TransientError as exc:  # expected (another delivery mid-verification, clip not there yet)
+            self.stats["failed"] += 1
+            log.warning("not done yet, left for redelivery: %s", exc, extra={"event_id": event_id})
+            return
         except Exception as exc:
             self.stats["failed"] += 1
             verifier_metrics.error()

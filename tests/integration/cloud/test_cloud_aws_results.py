@@ -104,7 +104,9 @@ def test_both_indexes_are_queryable(aws: Aws) -> None:
 
 
 def test_two_deliveries_racing_give_one_item_one_alert(aws: Aws) -> None:
-    """Two workers verify the same candidate at once: the conditional put picks one writer."""
+    """Two workers verify the same candidate at once (possible only once a processing claim's lease has run out
+    mid-verification; a negative lease makes every claim stale): the conditional put still picks one writer.
+    The claim's own behaviour (a live claim defers the second delivery) is tested in test_idempotency_aws.py."""
     import threading
 
     barrier = threading.Barrier(2)
@@ -114,7 +116,8 @@ def test_two_deliveries_racing_give_one_item_one_alert(aws: Aws) -> None:
         return decide_by_candidate_score(candidate, clip_path)
 
     body = aws.envelope(make_candidate(score=0.9))
-    pipelines = [build_pipeline(aws.settings, slow_verify) for _ in range(2)]
+    stale_leases = aws.settings.model_copy(update={"processing_lease_s": -60.0})
+    pipelines = [build_pipeline(stale_leases, slow_verify) for _ in range(2)]
     outcomes = []
     threads = [threading.Thread(target=lambda p=p: outcomes.append(p.handle(body))) for p in pipelines]
     for t in threads:

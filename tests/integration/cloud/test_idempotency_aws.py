@@ -69,8 +69,10 @@ def test_claim_conditional_writes(aws: Aws) -> None:
     store.release_processing(eid)
     assert store.claim_processing(eid, T0 + timedelta(seconds=63), lease_s=60) is True
     claim = aws.dynamodb.get_item(TableName="vigia-events", Key={"event_id": {"S": eid + CLAIM_SUFFIX}})["Item"]
-    assert int(claim["expires_at"]["N"]) > T0.timestamp()  # a forgotten claim expires by TTL
+    assert int(claim["expires_at"]["N"]) > T0.timestamp()  # a crashed worker's claim expires by TTL
     assert store.get(eid) is None  # the claim is not the event
+    store.release_processing(eid)
+    assert aws.dynamodb.scan(TableName="vigia-events")["Count"] == 0  # released claims leave nothing behind
 
 
 def test_two_concurrent_deliveries_verify_once(aws: Aws) -> None:
@@ -90,6 +92,7 @@ def test_two_concurrent_deliveries_verify_once(aws: Aws) -> None:
     assert again.status == "duplicate" and again.verdict == processed.verdict and verifier.calls == 1
     # one event (the scan behind query() skips claim items), one alert
     assert [r.event_id for r in pipeline.events.query()] == [candidate.event_id]
+    assert aws.dynamodb.scan(TableName="vigia-events")["Count"] == 1  # the event; its claim is gone
     assert alerts(aws) == [candidate.event_id]
 
 
