@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from cloud_moto import Aws
 
@@ -16,8 +15,7 @@ from cloud.events.dynamodb import CLAIM_SUFFIX, DynamoEventStore
 from cloud.pipeline import Outcome
 from cloud.ports import ProcessingInProgress
 from cloud.runtime.wiring import build_pipeline
-from cloud.trust import Identity, envelope_body
-from contracts import Candidate, new_event_id
+from contracts import new_event_id
 from tests.unit.cloud_factories import make_candidate
 from tests.unit.idempotency_harness import GatedVerifier, deliver_twice_at_once
 
@@ -44,17 +42,6 @@ def atomic_conditional_writes(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
 
 
-@pytest.fixture(autouse=True)
-def registered_gateway(aws: Aws) -> None:
-    """The candidates' gateway as a registered thing (the site comes from its attributes, never the body)."""
-    boto3.client("iot").create_thing(thingName="gw-1", attributePayload={"attributes": {"site_id": "site-1"}})
-
-
-def body_of(candidate: Candidate) -> str:
-    """What the IoT rule puts on the candidates queue."""
-    return envelope_body(candidate, Identity("gw-1"))
-
-
 def alerts(aws: Aws) -> list[str]:
     return [json.loads(m["Body"])["event_id"] for m in aws.receive_all(aws.subscriber_url)]
 
@@ -79,7 +66,7 @@ def test_two_concurrent_deliveries_verify_once(aws: Aws) -> None:
     verifier = GatedVerifier()
     pipeline = build_pipeline(aws.settings, verifier)
     candidate = make_candidate(score=0.9)
-    body = body_of(candidate)
+    body = aws.envelope(candidate)
 
     results = deliver_twice_at_once(pipeline, body, verifier)
 
@@ -106,9 +93,31 @@ def test_crashed_claim_is_taken_over_and_live_one_defers(aws: Aws) -> None:
     assert pipeline.events.claim_processing(crashed.event_id, now - timedelta(seconds=61), lease_s=60)
 
     with pytest.raises(ProcessingInProgress):
-        pipeline.handle(body_of(live))
+        pipeline.handle(aws.envelope(live))
     assert verifier.calls == 0 and pipeline.events.get(live.event_id) is None
 
-    outcome = pipeline.handle(body_of(crashed))
+    outcome = pipeline.handle(aws.envelope(crashed))
     assert outcome.status == "processed" and verifier.calls == 1
     assert alerts(aws) == [crashed.event_id]
+
+
+def test_worker_leaves_an_in_progress_event_on_the_queue(aws: Aws) -> None:
+    """The ECS worker meets a live claim: it does not verify, does not delete; SQS redelivers the message."""
+    from cloud.runtime.worker import SqsWorker
+
+    verifier = GatedVerifier()
+    verifier.other_finished.set()
+    worker = SqsWorker(build_pipeline(aws.settings, verifier), aws.queue_url, sqs=aws.sqs, wait_s=0,
+                       visibility_s=30, heartbeat_s=10)
+    candidate = make_candidate(score=0.9)
+    assert worker.pipeline.events.claim_processing(candidate.event_id, datetime.now(UTC), lease_s=300)
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.envelope(candidate))
+    [message] = aws.sqs.receive_message(QueueUrl=aws.queue_url, WaitTimeSeconds=1)["Messages"]
+
+    worker.handle_message(message)
+
+    assert verifier.calls == 0 and worker.stats["failed"] == 1
+    aws.sqs.change_message_visibility(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                      VisibilityTimeout=0)  # what the visibility timeout does, now
+    [again] = aws.sqs.receive_message(QueueUrl=aws.queue_url, WaitTimeSeconds=1)["Messages"]
+    assert again["Body"] == message["Body"]  # not deleted: it comes back
