@@ -43,8 +43,14 @@ services:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: services models lint
-	$(BIN)/python -m pytest -q
+# checkov pins boto3/botocore and packaging to versions the project does not use: it gets a venv of its own.
+CHECKOV := .cache/checkov/bin/checkov
+$(CHECKOV):
+	$(PY) -m venv .cache/checkov
+	.cache/checkov/bin/pip install -q --disable-pip-version-check checkov
+
+test: services models lint $(CHECKOV)
+	CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
