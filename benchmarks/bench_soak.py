@@ -67,7 +67,7 @@ from models.catalog import GATEWAY_MODEL  # noqa: E402
 from models.detector import PersonDetector  # noqa: E402
 from models.prepare import find_prepared  # noqa: E402
 from models.sample_media import fetch_opencv_doc, opencv_doc_dir  # noqa: E402
-from tests.rtsp_server import RtspServer, gstreamer_available  # noqa: E402
+from tests.rtsp_server import RtspServer, gstreamer_available, loop_remux  # noqa: E402
 
 log = logging.getLogger("bench.soak")
 
@@ -131,23 +131,7 @@ def write_stream_file(frames: list[np.ndarray], dst: Path, stream_fps: int, loop
             frame.pts, frame.time_base = index, Fraction(1, stream_fps)
             once.mux(out.encode(frame))
         once.mux(out.encode(None))
-    with av.open(str(once_path)) as once:
-        stamps = [int(p.pts) for p in once.demux(once.streams.video[0]) if p.size]
-    span = stamps[-1] + (stamps[1] - stamps[0])
-    with av.open(str(dst), "w", format="matroska") as looped:
-        out = None
-        for loop in range(loops):
-            with av.open(str(once_path)) as once:
-                stream = once.streams.video[0]
-                out = out or looped.add_stream_from_template(stream)
-                for packet in once.demux(stream):
-                    if packet.size:
-                        packet.pts += loop * span
-                        packet.dts += loop * span
-                        packet.stream = out
-                        looped.mux(packet)
-    once_path.unlink()
-    return dst
+    return loop_remux(once_path, dst, loops)
 
 
 # -- the agent under test ----------------------------------------------------------------------------

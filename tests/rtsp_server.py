@@ -70,15 +70,21 @@ def make_h264_footage(src: Path, dst: Path, *, seconds: float = 8.0, loops: int 
                 scaled.pts, scaled.time_base = index, Fraction(1, fps)
                 once.mux(out.encode(scaled))
             once.mux(out.encode(None))
-    once_path = str(dst) + ".once.mkv"
-    with av.open(once_path) as once:
-        stream = once.streams.video[0]
-        stamps = [int(p.pts) for p in once.demux(stream) if p.size]
+    return loop_remux(Path(str(dst) + ".once.mkv"), dst, loops)
+
+
+def loop_remux(once_path: Path, dst: Path, loops: int) -> Path:
+    """`once_path` repeated `loops` times into `dst` by remuxing its packets with shifted times (no
+    re-encoding); `once_path` is removed."""
+    import av
+
+    with av.open(str(once_path)) as once:
+        stamps = [int(p.pts) for p in once.demux(once.streams.video[0]) if p.size]
     span = stamps[-1] + (stamps[1] - stamps[0])
     with av.open(str(dst), "w", format="matroska") as looped:
         out = None
         for loop in range(loops):
-            with av.open(once_path) as once:
+            with av.open(str(once_path)) as once:
                 stream = once.streams.video[0]
                 out = out or looped.add_stream_from_template(stream)
                 for packet in once.demux(stream):
@@ -87,7 +93,7 @@ def make_h264_footage(src: Path, dst: Path, *, seconds: float = 8.0, loops: int 
                         packet.dts += loop * span
                         packet.stream = out
                         looped.mux(packet)
-    os.unlink(once_path)
+    once_path.unlink()
     return dst
 
 
