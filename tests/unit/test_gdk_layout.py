@@ -4,7 +4,6 @@ schema; the custom build command really writes greengrass-build/ as GDK's publis
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -12,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 
 from greengrass.gdk_build import COMPONENTS_DIR, source_recipe
 from greengrass.recipes import AGENT_COMPONENT, MODEL_COMPONENT
-from models.manifest import MANIFEST_NAME, ModelManifest
+from tests.fake_model import write_fake_prepared_model
 
 ROOT = Path(__file__).parents[2]
 COMPONENTS = (MODEL_COMPONENT, AGENT_COMPONENT)
@@ -99,20 +97,7 @@ def test_committed_recipe_is_schema_valid_in_gdk_form_and_current(component: str
 
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "model" / "FP32"
-    folder.mkdir(parents=True)
-    (folder / "model.xml").write_text("<net/>")
-    (folder / "model.bin").write_bytes(b"\x01" * 32)
-    sha = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in ("model.xml", "model.bin")}
-    manifest = ModelManifest(
-        model_id="ssd-mobilenet-v2-coco", version="7", precision="FP32", architecture="ssd",
-        source_package="pkg", source_package_version="1", source_wheel_sha256="0" * 64, weights_member="w",
-        weights_sha256="0" * 64, license="Apache-2.0", provenance="test", ir_xml="model.xml", ir_bin="model.bin",
-        ir_xml_sha256=sha["model.xml"], ir_bin_sha256=sha["model.bin"], input_size=(300, 300), person_class=1,
-        labels={1: "person"}, outputs=["boxes", "scores"], prepared_at=datetime.now(UTC), openvino_version="x",
-    )
-    (folder / MANIFEST_NAME).write_text(manifest.model_dump_json())
-    return folder
+    return write_fake_prepared_model(tmp_path / "model" / "FP32", "7", b"\x01" * 32)
 
 
 def _run_custom_build(component: str, tmp_path: Path, extra_env: dict[str, str]) -> Path:

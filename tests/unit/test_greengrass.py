@@ -26,7 +26,7 @@ from contracts import topics
 from greengrass.deploy import DeployOptions, deploy, deployment_request
 from greengrass.package import package
 from greengrass.recipes import AGENT_COMPONENT, MODEL_COMPONENT, SHADOW_MANAGER
-from models.manifest import MANIFEST_NAME, ModelManifest
+from tests.fake_model import write_fake_prepared_model
 
 _RECIPE_VARIABLE = re.compile(r"\{[A-Za-z0-9.]+(?::[^{}\s]+)+\}")
 
@@ -34,20 +34,7 @@ _RECIPE_VARIABLE = re.compile(r"\{[A-Za-z0-9.]+(?::[^{}\s]+)+\}")
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
     """A prepared-model folder as models.prepare writes it (tiny fake IR, real manifest + checksums)."""
-    folder = tmp_path / "ssd" / "1" / "FP32"
-    folder.mkdir(parents=True)
-    (folder / "model.xml").write_text("<net/>")
-    (folder / "model.bin").write_bytes(b"\x00" * 64)
-    sha = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in ("model.xml", "model.bin")}
-    manifest = ModelManifest(
-        model_id="ssd-mobilenet-v2-coco", version="1", precision="FP32", architecture="ssd",
-        source_package="pkg", source_package_version="1", source_wheel_sha256="0" * 64, weights_member="w",
-        weights_sha256="0" * 64, license="Apache-2.0", provenance="test", ir_xml="model.xml", ir_bin="model.bin",
-        ir_xml_sha256=sha["model.xml"], ir_bin_sha256=sha["model.bin"], input_size=(300, 300), person_class=1,
-        labels={1: "person"}, outputs=["boxes", "scores"], prepared_at=datetime.now(UTC), openvino_version="x",
-    )
-    (folder / MANIFEST_NAME).write_text(manifest.model_dump_json())
-    return folder
+    return write_fake_prepared_model(tmp_path / "ssd" / "1" / "FP32", "1", b"\x00" * 64)
 
 
 @pytest.fixture
