@@ -234,3 +234,54 @@ def shadow_service(broker, pki, tmp_path_factory):
     service.start()
     yield service
     service.stop()
+
+
+class CandidateConsumer:
+    """The cloud's side of a gateway's candidate topics over the real broker (mutual TLS as the cloud
+    identity): every candidate received, in arrival order. A context manager; subscribed once entered."""
+
+    def __init__(self, broker: Broker, pki: Pki, client_id: str, thing: str) -> None:
+        import threading
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from contracts import topics
+
+        self.received: list = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._broker = broker
+        me = pki.ids[CLOUD_ID]
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self._client.tls_set(ca_certs=me.ca_file, certfile=me.cert_file, keyfile=me.key_file)
+        self._client.on_connect = lambda c, u, f, rc, p: c.subscribe(topics.candidates_filter(thing), qos=1)
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
+        self._client.on_message = self._on_message
+
+    def _on_message(self, client, userdata, message) -> None:
+        from contracts import Candidate
+
+        with self._lock:
+            self.received.append(Candidate.model_validate_json(message.payload))
+
+    def __enter__(self) -> CandidateConsumer:
+        self._client.connect(self._broker.host, self._broker.port)
+        self._client.loop_start()
+        assert self._subscribed.wait(5), "the candidate consumer's subscription was not granted"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list:
+        """The candidates received once `count` have arrived, or at `timeout` (the caller asserts on them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.received)

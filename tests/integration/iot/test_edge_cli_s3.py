@@ -9,20 +9,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import boto3
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.clips.s3 import S3ClipSource
-from contracts import Candidate, topics
 from tests.footage import cut
 
-from .conftest import CLOUD_ID
+from .conftest import CandidateConsumer
 
 pytestmark = pytest.mark.integration
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -41,53 +36,31 @@ def test_edge_run_uploads_each_clip_to_s3_before_publishing(
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.create_bucket(Bucket="vigia-media-e2e")
 
-    received: list[Candidate] = []
-    lock = threading.Lock()
-    me = pki.ids[CLOUD_ID]
-    consumer = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="s3-consumer", protocol=mqtt.MQTTv5)
-    consumer.tls_set(ca_certs=me.ca_file, certfile=me.cert_file, keyfile=me.key_file)
-    subscribed = threading.Event()
-    consumer.on_connect = lambda c, u, f, rc, p: c.subscribe(topics.candidates_filter("gw2"), qos=1)
-    consumer.on_subscribe = lambda *a: subscribed.set()
-
-    def on_message(client, userdata, message) -> None:
-        with lock:
-            received.append(Candidate.model_validate_json(message.payload))
-
-    consumer.on_message = on_message
-    consumer.connect(broker.host, broker.port)
-    consumer.loop_start()
     try:
-        assert subscribed.wait(5)
-        gw = pki.ids["gw2"]
-        clip = cut(vtest, tmp_path / "plaza.avi", 8)
-        data = tmp_path / "gw"
-        result = subprocess.run(
-            [sys.executable, "-m", "vigia.cli", "edge", "run", "--source", str(clip), "--camera", "plaza",
-             "--thing", "gw2", "--transport", "paho", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
-             "--ca", gw.ca_file, "--cert", gw.cert_file, "--key", gw.key_file, "--data-dir", str(data),
-             "--model-dir", str(gateway_model_dir), "--heartbeat-interval", "1",
-             "--clip-transport", "s3", "--clip-bucket", "vigia-media-e2e"],
-            capture_output=True, text=True, timeout=300, env=env)
-        assert result.returncode == 0, result.stderr[-3000:]
-        sent = [c["event_id"] for c in json.loads(result.stdout.splitlines()[-1])["candidates"]]
-        assert sent
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(received) < len(sent):
-            time.sleep(0.05)
-        with lock:
-            got = list(received)
-        assert [c.event_id for c in got] == sent  # in order, each once
-        for candidate in got:
-            assert candidate.clip is not None and candidate.clip.kind == "s3"
-            local = next((data / "clips" / "plaza").glob(f"{candidate.event_id}.*"))
-            assert candidate.clip.uri == f"s3://vigia-media-e2e/gateways/gw2/clips/plaza/{local.name}"
-        first = got[0]
-        assert first.clip is not None
-        local = next((data / "clips" / "plaza").glob(f"{first.event_id}.*"))
-        fetched = S3ClipSource(s3).fetch(first.clip, tmp_path)  # integrity-checked against the reference
-        assert hashlib.sha256(fetched.read_bytes()).hexdigest() == hashlib.sha256(local.read_bytes()).hexdigest()
+        with CandidateConsumer(broker, pki, "s3-consumer", "gw2") as consumer:
+            gw = pki.ids["gw2"]
+            clip = cut(vtest, tmp_path / "plaza.avi", 8)
+            data = tmp_path / "gw"
+            result = subprocess.run(
+                [sys.executable, "-m", "vigia.cli", "edge", "run", "--source", str(clip), "--camera", "plaza",
+                 "--thing", "gw2", "--transport", "paho", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
+                 "--ca", gw.ca_file, "--cert", gw.cert_file, "--key", gw.key_file, "--data-dir", str(data),
+                 "--model-dir", str(gateway_model_dir), "--heartbeat-interval", "1",
+                 "--clip-transport", "s3", "--clip-bucket", "vigia-media-e2e"],
+                capture_output=True, text=True, timeout=300, env=env)
+            assert result.returncode == 0, result.stderr[-3000:]
+            sent = [c["event_id"] for c in json.loads(result.stdout.splitlines()[-1])["candidates"]]
+            assert sent
+            got = consumer.wait_for(len(sent))
+            assert [c.event_id for c in got] == sent  # in order, each once
+            for candidate in got:
+                assert candidate.clip is not None and candidate.clip.kind == "s3"
+                local = next((data / "clips" / "plaza").glob(f"{candidate.event_id}.*"))
+                assert candidate.clip.uri == f"s3://vigia-media-e2e/gateways/gw2/clips/plaza/{local.name}"
+            first = got[0]
+            assert first.clip is not None
+            local = next((data / "clips" / "plaza").glob(f"{first.event_id}.*"))
+            fetched = S3ClipSource(s3).fetch(first.clip, tmp_path)  # integrity-checked against the reference
+            assert hashlib.sha256(fetched.read_bytes()).hexdigest() == hashlib.sha256(local.read_bytes()).hexdigest()
     finally:
-        consumer.loop_stop()
-        consumer.disconnect()
         s3_server.stop()
