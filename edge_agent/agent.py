@@ -51,13 +51,29 @@ __all__ = ["MAX_TRACKS_IN_MESSAGE", "ClipReport", "EdgeAgent", "camera_from_sour
 
 
 class _Status:
-    """A camera's health for the heartbeat, for sources the agent reads itself (clip files)."""
+    """A camera's health for the heartbeat, for sources the agent reads itself (clip files). Plain fields,
+    counted on every frame; the CameraStatus message is built only when a heartbeat asks for it."""
 
     def __init__(self, source: str) -> None:
-        self.status = CameraStatus(state="starting", source=redact_uri(source)[:512])
+        self.source = redact_uri(source)[:512]
+        self.state = "starting"
+        self.frames = 0
+        self.last_frame_wall: float | None = None
+        self.last_error: str | None = None
 
     def update(self, **changes) -> None:
-        self.status = self.status.model_copy(update=changes)
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def frame_seen(self, wall: float) -> None:
+        self.frames += 1
+        self.last_frame_wall = wall
+
+    def snapshot(self, candidates: int) -> CameraStatus:
+        return CameraStatus(
+            state=self.state, source=self.source, frames=self.frames, candidates=candidates,
+            last_frame_at=_wall(self.last_frame_wall) if self.last_frame_wall is not None else None,
+            last_error=self.last_error[:512] if self.last_error else None)
 
 
 class EdgeAgent:
@@ -103,8 +119,7 @@ class EdgeAgent:
             items = list(self._statuses.items())
             live = list(self._live.items())
         for camera_id, status in items:
-            out[camera_id] = status.status.model_copy(
-                update={"candidates": self._candidates_by_camera.get(camera_id, 0)})
+            out[camera_id] = status.snapshot(self._candidates_by_camera.get(camera_id, 0))
         for camera_id, source in live:
             out[camera_id] = source.status.model_copy(
                 update={"candidates": self._candidates_by_camera.get(camera_id, 0)})
@@ -188,7 +203,7 @@ class EdgeAgent:
                 if self._stop.is_set():
                     break
                 session.feed(frame.ts, frame.wall, frame.image)
-                status.update(frames=status.status.frames + 1, last_frame_at=_wall(frame.wall))
+                status.frame_seen(frame.wall)
                 self.retry_spill()
         except SourceError as exc:
             report.error = str(exc)
@@ -216,7 +231,7 @@ class EdgeAgent:
 
     def _clip_failed(self, report: ClipReport, status: _Status, uri: str, exc: Exception) -> ClipReport:
         report.error = str(exc)
-        status.update(last_error=str(exc)[:512])
+        status.update(last_error=str(exc))
         log.error("clip unreadable; going on with the next", extra={"camera_id": report.camera_id, "clip": uri,
                                                                     "error": str(exc)})
         self._ledger("begin", uri, report.camera_id)
