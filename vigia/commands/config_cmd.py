@@ -13,21 +13,27 @@ import sys
 from collections.abc import Callable
 
 
+def add_shadow_backend_options(p: argparse.ArgumentParser, *, client_id: str, thing_required: bool = True,
+                               thing_help: str = "IoT thing name of the gateway") -> None:
+    """How a command reaches a gateway's named shadow (`_backend` reads these): shared by config and tune."""
+    p.add_argument("--thing", required=thing_required, help=thing_help)
+    p.add_argument("--backend", choices=["iot", "mqtt"], default=os.environ.get("VIGIA_CONFIG_BACKEND", "iot"),
+                   help="iot: AWS IoT iot-data (AWS_ENDPOINT_URL honoured); mqtt: local shadow service")
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=8883)
+    p.add_argument("--mqtt-ca", help="CA file (enables TLS)")
+    p.add_argument("--mqtt-cert", help="client certificate of the operator/cloud identity")
+    p.add_argument("--mqtt-key", help="client key")
+    p.add_argument("--mqtt-client-id", default=client_id)
+    p.add_argument("--region", help="AWS region for the iot backend")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("config", help="change or show a gateway's camera settings (named shadow)")
     csub = parser.add_subparsers(dest="config_command", required=True)
 
     def backend_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--thing", required=True, help="IoT thing name of the gateway")
-        p.add_argument("--backend", choices=["iot", "mqtt"], default=os.environ.get("VIGIA_CONFIG_BACKEND", "iot"),
-                       help="iot: AWS IoT iot-data (AWS_ENDPOINT_URL honoured); mqtt: local shadow service")
-        p.add_argument("--mqtt-host", default="127.0.0.1")
-        p.add_argument("--mqtt-port", type=int, default=8883)
-        p.add_argument("--mqtt-ca", help="CA file (enables TLS)")
-        p.add_argument("--mqtt-cert", help="client certificate of the operator/cloud identity")
-        p.add_argument("--mqtt-key", help="client key")
-        p.add_argument("--mqtt-client-id", default="vigia-config-cli")
-        p.add_argument("--region", help="AWS region for the iot backend")
+        add_shadow_backend_options(p, client_id="vigia-config-cli")
 
     setp = csub.add_parser("set", help="validate and write desired settings, e.g. threshold=0.6 "
                                        "filters.min_area=0.001; field=null removes the field (back to its default)")

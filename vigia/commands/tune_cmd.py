@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from vigia.commands.config_cmd import add_shadow_backend_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,16 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", type=Path, help="embedded data dir (the one `vigia demo --data-dir` uses); "
                                                       "default: the VIGIA_* cloud settings (SQLite or DynamoDB)")
     parser.add_argument("--apply", action="store_true", help="write a valid recommendation to the shadow")
-    parser.add_argument("--thing", help="gateway thing name for --apply (default: the events' gateway)")
-    parser.add_argument("--backend", choices=["iot", "mqtt"], default=os.environ.get("VIGIA_CONFIG_BACKEND", "iot"),
-                        help="shadow backend for --apply: iot (AWS IoT iot-data) or mqtt (local shadow service)")
-    parser.add_argument("--mqtt-host", default="127.0.0.1")
-    parser.add_argument("--mqtt-port", type=int, default=8883)
-    parser.add_argument("--mqtt-ca", help="CA file (enables TLS)")
-    parser.add_argument("--mqtt-cert", help="client certificate of the operator identity")
-    parser.add_argument("--mqtt-key", help="client key")
-    parser.add_argument("--mqtt-client-id", default="vigia-tune-cli")
-    parser.add_argument("--region", help="AWS region for the iot backend")
+    add_shadow_backend_options(parser, client_id="vigia-tune-cli", thing_required=False,
+                               thing_help="gateway thing name for --apply (default: the events' gateway)")
     parser.add_argument("--stills-only", action="store_true", help="dataset mode: images only (no clips)")
     parser.add_argument("--max-images", type=int, help="dataset mode: a subset, half with people")
     parser.add_argument("--max-clips", type=int, help="dataset mode: the first N clips only")
