@@ -31,6 +31,7 @@ from edge_agent.settings import AgentSettings
 from edge_agent.supervisor import Supervisor
 from tests.footage import first_seconds, write_clip
 from tests.rtsp_server import RtspServer, free_port
+from tests.waiting import wait_for as _wait
 
 pytestmark = pytest.mark.integration
 
@@ -294,10 +295,3 @@ def test_a_live_camera_that_drops_is_reconnected_and_keeps_producing(tmp_path: P
     assert all(c.clip is not None and c.clip.uri.endswith(".mkv") for c in got)
 
 
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()

@@ -12,6 +12,7 @@ from edge_agent.config_store import ConfigStore
 from edge_agent.fp_memory_sync import FpMemorySync
 from models.fp_memory import FpMemory, FpMemoryStore
 from tests.unit.feedback_helpers import POSTER_BOX, scene
+from tests.waiting import wait_for as _eventually
 
 
 def memory_with(picture, version_bumps: int = 1, camera: str = "porch") -> FpMemory:
@@ -114,14 +115,4 @@ def test_unsupported_scheme_is_refused(tmp_path: Path, pictures) -> None:
     assert FpMemorySync(config_naming(ref), memories).reconcile() == {"porch": "refused"}
     assert memories.get("porch").version == 0
 
-
-def _eventually(predicate, timeout: float = 10.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 

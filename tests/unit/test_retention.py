@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -13,6 +14,9 @@ from contracts import new_event_id
 from edge_agent.ledger import ClipLedger
 from edge_agent.outbox import Outbox
 from edge_agent.retention import Housekeeper, RetentionSettings
+from tests.waiting import wait_for
+
+_wait = functools.partial(wait_for, timeout=15.0)
 
 MIB = 1024 * 1024
 DAY = 86400.0
@@ -142,10 +146,3 @@ def test_settings_are_bounded_and_strict() -> None:
         RetentionSettings(quota_gb=2)
 
 
-def _wait(predicate, timeout_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False

@@ -6,6 +6,7 @@ keys go; `reported` stays under 8 KB; a 413 is never retried in a loop."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -20,6 +21,9 @@ from contracts import CameraConfig
 from contracts.topics import CONFIG_SHADOW_NAME, shadow_topic
 from edge_agent.config_store import ConfigStore
 from edge_agent.shadow_sync import ShadowSync
+from tests.waiting import wait_for as _wait_for
+
+wait_for = functools.partial(_wait_for, timeout=5.0)
 
 _REQUEST = re.compile(r"^\$aws/things/([^/]+)/shadow/name/([^/]+)/(update|get|delete)$")
 DELTA = shadow_topic("gw1", "update/delta")
@@ -77,15 +81,6 @@ class FlakyStore(ConfigStore):
             exc, self.fail_next = self.fail_next, None
             raise exc
         return super().apply(*args, **kwargs)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture

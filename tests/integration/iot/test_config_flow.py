@@ -13,19 +13,11 @@ from cloud.config_admin import ConfigAdmin, MqttShadowBackend
 from edge_agent.config_store import ConfigStore
 from edge_agent.shadow_sync import ShadowSync
 from edge_agent.transport import make_transport
+from tests.waiting import wait_for
 
 from .conftest import cloud_settings, transport_settings
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class Agent:

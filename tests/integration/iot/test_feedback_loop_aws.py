@@ -8,7 +8,6 @@ checks its sha256 and installs it → the gateway suppresses the same detection;
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +31,7 @@ from edge_agent.transport import make_transport
 from models.fp_memory import FpMemory, FpMemoryStore
 from tests.integration.learning_loop import CROP_ROWS, POSTER_AT, POSTER_SIZE, poster
 from tests.unit.cloud_factories import decide_by_candidate_score, make_candidate
+from tests.waiting import wait_for
 from vigia.cli import main
 
 from .conftest import cloud_settings, transport_settings
@@ -90,15 +90,6 @@ def send(cloud: InProcessCloud, frame, boxes, *, score: float, minutes: int = 0,
         "boxes": [Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], score=score) for b in boxes]})
     assert cloud.submit(candidate) is not None
     return candidate.event_id
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_feedback_reaches_a_running_agent_through_s3_and_the_shadow(
