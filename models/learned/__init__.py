@@ -1,0 +1,1 @@
+"""The learned verification stage: crops around detector hypotheses, backbone embeddings, a small trained head."""
