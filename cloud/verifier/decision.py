@@ -67,6 +67,7 @@ class Hypothesis:
     fp_entry: str | None = None  # set when the camera's FP memory recognised it
     near_track: bool = True
     walking: bool = False  # a clear person only because the walker rule counted it
+    learned: float | None = None  # P(person) from the learned stage's head, when it ran on this hypothesis
 
     def best(self, model: str) -> float:
         return max((d.score for d in self.members if d.model == model), default=0.0)
@@ -326,9 +327,27 @@ def required_frames(examined: int, settings: VerifierSettings) -> int:
     return max(1, min(examined, need))
 
 
+def learned_tiers(frames: Sequence[FrameFindings], settings: VerifierSettings) -> list[FrameFindings]:
+    """Copies of the frames judged by the learned head: tier and evidence from P(person), not the hand rules.
+
+    A hypothesis the head did not score (evidence below `learned_floor`) is nothing.
+    """
+    out = []
+    for frame in frames:
+        hyps = []
+        for hyp in frame.hypotheses:
+            p = hyp.learned if hyp.learned is not None else 0.0
+            tier: Tier = ("person" if p >= settings.learned_person
+                          else "maybe" if p >= settings.learned_maybe else "none")
+            hyps.append(replace(hyp, members=list(hyp.members), evidence=p, tier=tier,
+                                explanation=f"learned head P(person) {p:.2f} [{hyp.explanation}]"))
+        out.append(replace(frame, hypotheses=sorted(hyps, key=lambda h: -h.evidence)))
+    return out
+
+
 def decide(
     frames: Sequence[FrameFindings], prior: TrackPrior | None, settings: VerifierSettings,
-    memory_hits: Sequence[str] = (),
+    memory_hits: Sequence[str] = (), learned: bool = False,
 ) -> Decision:
     """Confirmed when enough examined frames show a person near the track; uncertain on half that support.
 
@@ -346,7 +365,10 @@ def decide(
     n = len(frames)
     if n == 0:
         return Decision("rejected", 0.0, ["no frame could be examined"], None, [], 0, 0)
-    frames = [replace(f, hypotheses=[replace(h, members=list(h.members)) for h in f.hypotheses]) for f in frames]
+    if learned:
+        frames = learned_tiers(frames, settings)
+    else:
+        frames = [replace(f, hypotheses=[replace(h, members=list(h.members)) for h in f.hypotheses]) for f in frames]
     spans = prior.spans if prior is not None else ()
     if (prior is None or not prior.boxes) and settings.track_gate:
         prior = self_prior(frames)
@@ -372,7 +394,9 @@ def decide(
             else:
                 counted.append(hyp)
         counted_per_frame.append(counted)
-    walker = find_walker(frames, counted_per_frame, settings) if settings.walker_rule else None
+    # The learned head replaces the walker rule: it was trained on the walking animals the rule confirmed.
+    walker_on = settings.walker_rule and not (learned and settings.learned_replaces_walker)
+    walker = find_walker(frames, counted_per_frame, settings) if walker_on else None
     if walker is not None:
         # Motion corroborates the one model instead of the second architecture: on the walker's frames its
         # hypothesis counts as a clear person, at the model's mean score over the walk.

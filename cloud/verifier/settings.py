@@ -182,6 +182,19 @@ class VerifierSettings(BaseModel):
         description="the model's mean score over the walker's frames (its boxes >= cross_check_min each)"
     )
 
+    # -- the learned stage (models/learned; trained by `vigia train`) ------------------------------
+    learned_floor: float = Field(
+        default=0.15, ge=0.0, le=0.99,
+        description="hypotheses with rule evidence below this are not shown to the learned head (and count as "
+        "nothing when it judges); the dataset builder mines at the same floor",
+    )
+    learned_person: float = Field(
+        default=0.5, gt=0, lt=1, description="P(person) from the learned head at which a hypothesis is a person")
+    learned_maybe: float = Field(
+        default=0.3, gt=0, lt=1, description="P(person) from which a hypothesis is 'maybe' a person")
+    learned_replaces_walker: bool = Field(
+        default=True, description="with a learned head, the walker rule is off (the head judges walking animals)")
+
     # -- learned false positives -------------------------------------------------------------------
     fp_match_threshold: float = Field(
         default=0.8, ge=0.3, le=1.0, description="appearance similarity at which a box repeats a remembered FP"
@@ -204,6 +217,9 @@ class VerifierSettings(BaseModel):
                 f"uncertain_threshold ({self.uncertain_threshold}) must be below confirm_threshold "
                 f"({self.confirm_threshold})"
             )
+        if self.learned_maybe >= self.learned_person:
+            raise ValueError(f"learned_maybe ({self.learned_maybe}) must be below learned_person "
+                             f"({self.learned_person})")
         if self.min_aspect >= self.max_aspect:
             raise ValueError(f"min_aspect ({self.min_aspect}) must be below max_aspect ({self.max_aspect})")
         if self.min_scales > 1 + len(self.tile_grids):

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from contracts import Box, Candidate, ModelRef, Verdict
 from models.detector import PersonDetector
 from models.fp_memory import FpMemoryStore
 from models.prepare import find_prepared
+
+if TYPE_CHECKING:
+    from cloud.verifier.learned import LearnedStage
 
 log = logging.getLogger("cloud.verifier")
 
@@ -79,8 +83,10 @@ class Verifier:
         settings: VerifierSettings | None = None,
         fp_memories: FpMemoryStore | None = None,
         detectors: Mapping[str, PersonDetector] | None = None,
+        learned: LearnedStage | None = None,
     ) -> None:
         self.settings = settings or VerifierSettings()
+        self.learned = learned  # the learned stage judges person/maybe/none when present
         self.fp_memories = fp_memories
         self.detectors: dict[str, PersonDetector] = dict(detectors) if detectors else load_detectors(self.settings)
         self.model_refs: list[ModelRef] = [d.ref for d in self.detectors.values()]
@@ -129,7 +135,8 @@ class Verifier:
         # Coarse look first (full frame + the first tile grid); the finer grids only where they can still
         # change something: not when the coarse look already confirms, and only on frames without a clear
         # person. Adding scales only adds evidence, so this saves compute without changing the verdict.
-        coarse = grids[:1] if settings.escalate_tiles else grids
+        # The learned head was trained on hypotheses of every scale at once: it looks at all of them.
+        coarse = grids[:1] if settings.escalate_tiles and self.learned is None else grids
         with self._lock:
             detections = run_ensemble(self.detectors, images, coarse, settings.score_floor)
         prior = self._track_prior(candidate, frames)
@@ -166,7 +173,9 @@ class Verifier:
             for (t, frame), dets in zip(frames, detections, strict=True)
         ]
         findings, memory_hits = self._consult_memory(candidate, frames, findings, prior)
-        return findings, decide(findings, prior, self.settings, memory_hits)
+        if self.learned is not None:
+            findings = self.learned.score(frames, findings, models, self.settings)
+        return findings, decide(findings, prior, self.settings, memory_hits, learned=self.learned is not None)
 
     def _track_prior(self, candidate: Candidate, frames: list[Frame]) -> TrackPrior:
         """The gateway's boxes, rescaled when the examined frames are not at the candidate's resolution."""

@@ -1,0 +1,165 @@
+"""The learned head: logistic regression on [backbone embedding, detector features] -> P(person).
+
+Small on purpose: a few hundred labelled crops support a linear model on good features, not a deep one, and
+a linear model's errors stay explainable. Trained full-batch with L-BFGS in PyTorch (CPU, seeded: the same
+samples and seed give the same weights); run with numpy alone, so the verifier and the gateway need no torch.
+The artifact is one JSON file: feature names, standardisation, weights, threshold and where it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "vigia-learned-head/1"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LearnedHead:
+    embedder: str  # CropEmbedder.identity the weights belong to
+    numeric_features: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float = 0.5  # P(person) at which a hypothesis counts as a person
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def vectors(self, embeddings: np.ndarray, numeric: Sequence[dict[str, float]]) -> np.ndarray:
+        extra = np.array([[row.get(name, 0.0) for name in self.numeric_features] for row in numeric],
+                         dtype=np.float32).reshape(len(numeric), len(self.numeric_features))
+        return np.hstack([np.asarray(embeddings, dtype=np.float32), extra])
+
+    def predict(self, embeddings: np.ndarray, numeric: Sequence[dict[str, float]]) -> np.ndarray:
+        if len(numeric) == 0:
+            return np.zeros(0, dtype=np.float64)
+        x = (self.vectors(embeddings, numeric).astype(np.float64) - self.mean) / self.std
+        return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
+
+    # -- artifact ------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "embedder": self.embedder, "numeric_features": self.numeric_features,
+                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+                "weights": [float(v) for v in self.weights], "bias": float(self.bias),
+                "threshold": float(self.threshold), "meta": self.meta}
+
+    def save(self, path: Path) -> str:
+        """Writes the artifact; returns its sha256."""
+        data = json.dumps(self.to_json(), indent=1, sort_keys=True).encode()
+        path.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path, sha256: str | None = None) -> LearnedHead:
+        data = Path(path).read_bytes()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError(f"{path}: sha256 differs from the expected {sha256[:12]}...")
+        raw = json.loads(data)
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a learned head ({raw.get('format')!r}, expected {FORMAT})")
+        n = len(raw["weights"])
+        if not (len(raw["mean"]) == len(raw["std"]) == n) or any(s <= 0 for s in raw["std"]):
+            raise ValueError(f"{path}: inconsistent head (sizes or zero deviations)")
+        return cls(raw["embedder"], list(raw["numeric_features"]), np.array(raw["mean"]), np.array(raw["std"]),
+                   np.array(raw["weights"]), float(raw["bias"]), float(raw["threshold"]), dict(raw.get("meta", {})))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    l2: float = 1.0  # weight decay on the standardised inputs; strong, because samples are few and correlated
+    max_iter: int = 200
+    balance: bool = True  # each class weighs the same in total
+    threshold: float = 0.5
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"l2": self.l2, "max_iter": self.max_iter, "balance": self.balance, "threshold": self.threshold}
+
+
+def train_head(
+    x: np.ndarray, labels: np.ndarray, sample_weights: np.ndarray, *, embedder: str, numeric_features: list[str],
+    config: TrainConfig = TrainConfig(), seed: int = 0,
+) -> LearnedHead:
+    """x: (n, d) = [embedding | numeric features in `numeric_features` order]; labels 1 = person."""
+    import torch
+
+    labels = np.asarray(labels, dtype=np.float64)
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("training needs both persons and negatives")
+    torch.manual_seed(seed)
+    mean = x.mean(axis=0).astype(np.float64)
+    std = x.std(axis=0).astype(np.float64)
+    std[std < 1e-6] = 1.0
+    xs = torch.tensor((x - mean) / std, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.float64)
+    w = np.asarray(sample_weights, dtype=np.float64).copy()
+    if config.balance:
+        for cls in (0.0, 1.0):
+            mask = labels == cls
+            w[mask] *= 0.5 * w.sum() / w[mask].sum()
+    wt = torch.tensor(w / w.sum(), dtype=torch.float64)
+    weights = torch.zeros(xs.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([weights, bias], max_iter=config.max_iter, line_search_fn="strong_wolfe")
+    n = len(labels)
+
+    def loss_fn() -> torch.Tensor:
+        optimiser.zero_grad()
+        logits = xs @ weights + bias
+        loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).sum()
+        loss = loss + 0.5 * config.l2 / n * (weights * weights).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(loss_fn)
+    return LearnedHead(embedder, list(numeric_features), mean, std, weights.detach().numpy().copy(),
+                       float(bias.detach().item()), config.threshold,
+                       {"train_config": config.as_dict(), "seed": seed, "samples": n,
+                        "persons": int(labels.sum()), "negatives": int(n - labels.sum())})
+
+
+def out_of_fold(
+    x: np.ndarray, labels: np.ndarray, sample_weights: np.ndarray, groups: Sequence[str], *, embedder: str,
+    numeric_features: list[str], config: TrainConfig = TrainConfig(), seed: int = 0,
+    progress: Progress | None = None, augmented: tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[str]] | None = None,
+) -> tuple[np.ndarray, dict[str, LearnedHead]]:
+    """Leave-one-group-out: each sample scored by a head that never saw its group (its clip or camera view).
+
+    `augmented` (x, labels, weights, groups) are extra training rows (augmented crops) that follow their group
+    out of training as well. Returns the out-of-fold probabilities and the head of each held-out group.
+    """
+    groups = np.asarray(list(groups))
+    probs = np.zeros(len(labels), dtype=np.float64)
+    heads: dict[str, LearnedHead] = {}
+    unique = sorted(set(groups.tolist()))
+    for i, group in enumerate(unique):
+        keep = groups != group
+        tx, ty, tw = x[keep], labels[keep], sample_weights[keep]
+        if augmented is not None:
+            ax, ay, aw, ag = augmented
+            akeep = np.asarray(list(ag)) != group
+            tx, ty, tw = np.vstack([tx, ax[akeep]]), np.concatenate([ty, ay[akeep]]), np.concatenate([tw, aw[akeep]])
+        head = train_head(tx, ty, tw, embedder=embedder, numeric_features=numeric_features, config=config, seed=seed)
+        held = ~keep
+        probs[held] = _predict_x(head, x[held])
+        heads[group] = head
+        if progress is not None and (i % 10 == 0 or i == len(unique) - 1):
+            progress(f"cross-validation: group {i + 1}/{len(unique)} ({group})")
+    return probs, heads
+
+
+def _predict_x(head: LearnedHead, x: np.ndarray) -> np.ndarray:
+    z = ((x.astype(np.float64) - head.mean) / head.std) @ head.weights + head.bias
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
