@@ -1,0 +1,53 @@
+"""The gate report's picture: the two versions side by side (recall, false alarms, false events, per clip)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.learned.gate import EvalSummary, GateResult
+
+
+def plot_gate(result: GateResult, candidate: EvalSummary, current: EvalSummary, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_clip = bool(candidate.per_clip or current.per_clip)
+    fig, axes = plt.subplots(1, 4 if per_clip else 3, figsize=(18 if per_clip else 13, 4.8))
+    names = (f"current {current.label}", f"candidate {candidate.label}")
+    colors = ("#7f7f7f", "#2ca02c" if result.passed else "#d62728")
+    width = 0.38
+    panels = (
+        ("Recall", ("images", "clip intervals"),
+         ((float(current.image_recall), float(current.clip_recall)),
+          (float(candidate.image_recall), float(candidate.clip_recall)))),
+        ("False alarms (stills)", ("false alarms",),
+         ((current.images.false_alarms,), (candidate.images.false_alarms,))),
+        ("False events (clips)", ("false events",), ((current.clips.false_events,), (candidate.clips.false_events,))),
+    )
+    for ax, (title, groups, values) in zip(axes, panels, strict=False):
+        for i, (name, color, vals) in enumerate(zip(names, colors, values, strict=True)):
+            xs = [g + (i - 0.5) * width for g in range(len(groups))]
+            bars = ax.bar(xs, vals, width, label=name, color=color)
+            ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    axes[0].set_ylim(0, 1.1)
+    if per_clip:
+        files = sorted({c.file for s in (current, candidate) for c in (s.per_clip or [])})
+        for i, (name, color, summary) in enumerate(zip(names, colors, (current, candidate), strict=True)):
+            events = {c.file: c.false_events for c in (summary.per_clip or [])}
+            axes[3].barh([f + (i - 0.5) * width for f in range(len(files))],
+                         [events.get(f, 0) for f in files], width, label=name, color=color)
+        axes[3].set_yticks(range(len(files)), [Path(f).name for f in files], fontsize=7)
+        axes[3].set_title("False events per clip")
+        axes[3].legend(fontsize=7)
+    verdict = "PASSED" if result.passed else "REFUSED"
+    fig.suptitle(f"Gate {verdict}: {candidate.label} vs {current.label}  ({candidate.protocol})", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
