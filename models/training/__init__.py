@@ -1,0 +1,1 @@
+"""Training data for the learned verification stage: the dataset builder, its split rule and augmentation."""
