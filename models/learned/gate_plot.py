@@ -32,6 +32,9 @@ def plot_gate(result: GateResult, candidate: EvalSummary, current: EvalSummary, 
             bars = ax.bar(xs, vals, width, label=name, color=color)
             ax.bar_label(bars, fmt="%.3g", fontsize=8)
         ax.set_xticks(range(len(groups)), groups)
+        if title != "Recall":  # counts: start at zero, whole numbers, room above a zero bar
+            ax.set_ylim(0, max(1, *values[0], *values[1]) * 1.2)
+            ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title)
         ax.legend(fontsize=7)
     axes[0].set_ylim(0, 1.1)

@@ -182,8 +182,8 @@ class Registry:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             log.error("registry file does not validate", extra={"path": str(self.path)})
-            raise RegistryError(f"{self.path} is corrupt ({where}: {first['msg']}); fix or restore it, it is not "
-                                "reset") from exc
+            detail = f"{where}: {first['msg']}" if where else first["msg"]
+            raise RegistryError(f"{self.path} is corrupt ({detail}); fix or restore it, it is not reset") from exc
 
     def _save(self, data: RegistryFile) -> None:
         _atomic_write(self.path, (data.model_dump_json(indent=2) + "\n").encode())
