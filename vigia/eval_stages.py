@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 
 from contracts import Candidate, Verdict
-from models.evaluation.dataset import Dataset
+from models.evaluation.dataset import ClipItem, Dataset, ImageItem
 from models.evaluation.metrics import image_summary, merge_alarm_frames, pr_curve, score_clip
 
 log = logging.getLogger("vigia.eval")
@@ -27,6 +27,7 @@ BASELINE_EVENT_GAP_S = 3.0
 
 Verify = Callable[[Candidate, Path], Verdict]
 Progress = Callable[[str], None]
+OnItem = Callable[[ImageItem | ClipItem], None]
 
 
 def _detector(model_id: str, mode: str = "throughput", precision: str = "FP32", inference_precision: str = "f32"):
@@ -75,8 +76,13 @@ def run_baseline(ds: Dataset, progress: Progress, inference_precision: str = "f3
 
 
 def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, config_path: Path | None = None,
-                work_dir: Path | None = None, precision: str = "FP32", inference_precision: str = "f32") -> dict:
-    """The gateway pass (stage edge) or gateway then verifier (stage system, when `verify` is given)."""
+                work_dir: Path | None = None, precision: str = "FP32", inference_precision: str = "f32",
+                on_item: OnItem | None = None) -> dict:
+    """The gateway pass (stage edge) or gateway then verifier (stage system, when `verify` is given).
+
+    `on_item` is told each item before its candidates are verified (leave-clips-out evaluation swaps the
+    learned head there).
+    """
     from edge_agent.agent import EdgeAgent
     from edge_agent.config_provider import StaticConfig
     from edge_agent.settings import AgentSettings
@@ -101,6 +107,8 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
         image = cv2.imread(str(item.path))
         if image is None:
             raise ValueError(f"{item.path}: unreadable image")
+        if on_item is not None:
+            on_item(item)
         report = agent.process_image(image, "eval-images", item.path.name)
         calls += report.detector_calls
         frames += 1
@@ -114,6 +122,8 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
     for item in ds.clips:
         progress(f"{'system' if verify else 'edge'}: clip {item.path.name}")
         started = time.perf_counter()
+        if on_item is not None:
+            on_item(item)
         report = agent.process_clip(str(item.path), item.path.stem)
         events, details = [], []
         for c in report.candidates:
@@ -165,11 +175,12 @@ def _clips_summary(per_clip: list[dict]) -> dict:
 
 
 def evaluate(ds: Dataset, stage: str, progress: Progress, verify: Verify | None = None,
-             config_path: Path | None = None, precision: str = "FP32", inference_precision: str = "f32") -> dict:
+             config_path: Path | None = None, precision: str = "FP32", inference_precision: str = "f32",
+             on_item: OnItem | None = None) -> dict:
     """Scores, and so every figure here, hold for the inference precision recorded in the report (f32 default)."""
     baseline, scores = run_baseline(ds, progress, inference_precision)
     system = run_cascade(ds, progress, verify if stage == "system" else None, config_path, precision=precision,
-                         inference_precision=inference_precision)
+                         inference_precision=inference_precision, on_item=on_item)
     thresholds = [round(0.05 * i, 2) for i in range(1, 20)]
     sweep = pr_curve(scores, [i.person for i in ds.images], thresholds) if ds.images else []
     return {"stage": stage, "dataset": str(ds.root), "inference_precision": inference_precision,

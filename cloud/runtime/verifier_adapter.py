@@ -104,7 +104,41 @@ def build_verifier(settings: CloudSettings | None = None, env: VerifierEnv | Non
         "precision": verifier_settings.precision, "inference_precision": verifier_settings.inference_precision,
         "fp_memory": fp_memory_source(settings, env),
     })
-    return Verifier(settings=verifier_settings, fp_memories=memories)
+    return Verifier(settings=verifier_settings, fp_memories=memories, learned=learned_stage(env))
+
+
+def learned_stage(env: VerifierEnv) -> Any:
+    """The learned stage VIGIA_VERIFIER_LEARNED_HEAD names (None when unset), its bytes checked against
+    VIGIA_VERIFIER_LEARNED_HEAD_SHA256 before anything is loaded."""
+    if env.learned_head is None:
+        return None
+    if env.learned_head_sha256 is None:
+        raise VerifierConfigError(f"{ENV_PREFIX}LEARNED_HEAD is set without {ENV_PREFIX}LEARNED_HEAD_SHA256: "
+                                  "a head is only loaded when its checksum is pinned")
+    import tempfile
+
+    from cloud.verifier.learned import LearnedStage
+
+    location = env.learned_head
+    if location.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = location[len("s3://"):].partition("/")
+        local = Path(tempfile.mkdtemp(prefix="vigia-head-")) / "head.json"
+        try:
+            boto3.client("s3").download_file(bucket, key, str(local))
+        except Exception as exc:  # any failure is a startup error naming the variable
+            raise VerifierConfigError(f"{ENV_PREFIX}LEARNED_HEAD={location}: cannot download it ({exc})") from exc
+        path = local
+    else:
+        path = Path(location)
+    try:
+        stage = LearnedStage.from_file(path, env.learned_head_sha256)
+    except (OSError, ValueError) as exc:
+        raise VerifierConfigError(f"{ENV_PREFIX}LEARNED_HEAD={location}: {exc}") from exc
+    log.info("verifier judges with a learned head", extra={"head": location,
+                                                             "sha256": env.learned_head_sha256[:12]})
+    return stage
 
 
 def real_verify(settings: CloudSettings | None = None, env: VerifierEnv | None = None) -> VerifyFn:

@@ -8,6 +8,7 @@ The decision then judges person / maybe / none by that probability instead of th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -70,11 +71,14 @@ class LearnedStage:
     def __init__(self, head: LearnedHead, embedder: CropEmbedder | None = None) -> None:
         self.embedder = embedder or CropEmbedder()
         self.head = head
+        self.label = "learned head"
         self._check(head)
 
     @classmethod
     def from_file(cls, path: Path, sha256: str | None = None, embedder: CropEmbedder | None = None) -> LearnedStage:
-        return cls(LearnedHead.load(path, sha256), embedder)
+        stage = cls(LearnedHead.load(path, sha256), embedder)
+        stage.label = f"learned head {hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]}"
+        return stage
 
     def _check(self, head: LearnedHead) -> None:
         if head.embedder != self.embedder.identity:

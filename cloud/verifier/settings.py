@@ -285,6 +285,16 @@ class VerifierEnv(BaseSettings):
         "the AWS default), folder (VIGIA_FP_MEMORY_DIR; the embedded default), off",
     )
 
+    learned_head: str | None = Field(
+        default=None,
+        description="the learned head the verifier judges with: a local path or s3://bucket/key of head.json "
+        "(`vigia models rollout` writes it); unset: the hand-tuned rules",
+    )
+    learned_head_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of head.json: any other bytes are refused at startup",
+    )
+
     @field_validator("tile_grids", "models", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:

@@ -228,8 +228,9 @@ class Verifier:
         self, candidate: Candidate, frames: list[Frame], result: Decision, started: float, scales: str
     ) -> Verdict:
         span = f"t={frames[0][0]:.1f}-{frames[-1][0]:.1f}s" if len(frames) > 1 else "still image"
+        judged = f"; judged by the {self.learned.label}" if self.learned is not None else ""
         reasons = [*result.reasons,
-                   f"examined {len(frames)} frame(s) ({span}) at {scales} with {', '.join(self.detectors)}"]
+                   f"examined {len(frames)} frame(s) ({span}) at {scales} with {', '.join(self.detectors)}{judged}"]
         return Verdict(
             event_id=candidate.event_id,
             camera_id=candidate.camera_id,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default="f32",
                         help="arithmetic of the gateway and baseline models (the verifier's is its own setting); "
                         "recorded in the report")
+    learned = parser.add_mutually_exclusive_group()
+    learned.add_argument("--learned", type=Path, metavar="HEAD",
+                         help="stage system: the verifier judges with this learned head (head.json)")
+    learned.add_argument("--learned-cv", type=Path, metavar="TRAINING_SET",
+                         help="stage system: train the learned head on this training set (`vigia dataset build`) "
+                         "fold by fold and judge each item with the head that never saw its clip or camera view")
+    parser.add_argument("--seed", type=int, default=0, help="training seed for --learned-cv")
+    parser.add_argument("--augment", type=int, default=0, help="augmented copies per crop for --learned-cv")
     parser.set_defaults(func=_run)
-
-
-def _verify_fn():
-    from cloud.verifier import Verifier
-
-    verifier = Verifier()
-    return verifier.verify_clip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -38,9 +42,17 @@ def _run(args: argparse.Namespace) -> int:
         ds.clips = []
     elif args.only == "clips":
         ds.images = []
-    verify = _verify_fn() if args.stage == "system" else None
+    if (args.learned or args.learned_cv) and args.stage != "system":
+        print("vigia eval: --learned/--learned-cv need --stage system", file=sys.stderr)
+        return 2
+    verify, on_item, learned_info = None, None, None
+    if args.stage == "system":
+        verify, on_item, learned_info = _verifier(args, ds)
     report = evaluate(ds, args.stage, lambda m: print(m, flush=True), verify, args.config, args.precision,
-                      args.inference_precision)
+                      args.inference_precision, on_item)
+    if learned_info is not None:
+        report["learned"] = learned_info()
+    report["summary"] = eval_summary(report, ds, args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     write_plot(report, args.out / "report.png")
@@ -55,3 +67,56 @@ def _run(args: argparse.Namespace) -> int:
     print(f"inference precision {report['inference_precision']} (the model entries record what each ran in)")
     print(f"report: {args.out / 'report.json'}  plot: {args.out / 'report.png'}")
     return 0
+
+
+def _verifier(args: argparse.Namespace, ds):
+    """The verifier's verify_clip, the per-item hook and a report section for the learned stage (if any)."""
+    from cloud.verifier import Verifier
+
+    if not (args.learned or args.learned_cv):
+        return Verifier().verify_clip, None, None
+    from cloud.verifier.learned import LearnedStage
+    from models.learned.embedder import CropEmbedder
+    from vigia.learned_eval import CrossValidatedHeads, learned_summary
+
+    embedder = CropEmbedder()
+    if args.learned:
+        stage = LearnedStage.from_file(args.learned, embedder=embedder)
+        return Verifier(learned=stage).verify_clip, None, lambda: learned_summary(None, args.learned)
+    cv = CrossValidatedHeads(args.learned_cv, embedder, seed=args.seed, augment=args.augment,
+                             progress=lambda m: print(m, flush=True))
+    stage = LearnedStage(cv.full, embedder)
+    return (Verifier(learned=stage).verify_clip, lambda item: stage.use(cv.head_for(ds, item)),
+            lambda: learned_summary(cv, None))
+
+
+def labels_sha256(ds) -> str:
+    """Identifies the evaluated footage: the labels files read (they carry every file's sha256)."""
+    digest = hashlib.sha256()
+    for name in ("labels.json", "videos/labels.json"):
+        path = ds.root / name
+        if path.exists():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def eval_summary(report: dict[str, Any], ds, args: argparse.Namespace) -> dict[str, Any]:
+    """The counts the gate compares (models.learned.gate.EvalSummary)."""
+    system = report["system"]
+    images, clips = system["images"], system["clips"]
+    if args.learned_cv:
+        label = f"learned head, leave-clips-out on {args.learned_cv.name}"
+    elif args.learned:
+        label = f"learned head {args.learned}"
+    else:
+        label = "rules" if args.stage == "system" else "edge"
+    return {
+        "label": label, "dataset_sha256": labels_sha256(ds),
+        "protocol": f"vigia eval --stage {args.stage}: gateway then verifier on every labelled item; a learned "
+                    "head never judges an item of a clip or camera view it was trained on",
+        "images": {"hits": images.get("hits", 0), "n_person": images.get("n_person", 0),
+                   "false_alarms": images.get("false_alarms", 0), "n_empty": images.get("n_empty", 0)},
+        "clips": {k: clips[k] for k in ("intervals_hit", "intervals_total", "false_events")},
+        "per_clip": [{"file": c["file"], "intervals_hit": c["intervals_hit"], "intervals_total": c["intervals_total"],
+                      "false_events": c["false_events"]} for c in clips["per_clip"]],
+    }

@@ -1,0 +1,66 @@
+"""`vigia eval --stage system` with the learned stage: one head, or leave-clips-out heads.
+
+Leave-clips-out (`--learned-cv DATASET`): the head is trained once per fold of the training set (folds are
+whole clips and camera views, models.training.split), and each evaluated item is judged by the head of the
+fold that holds its group, so no item is ever judged by a head trained on its own clip, its camera view or
+the stills cut from it. Items whose group gave no training sample can be judged by the head trained on all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cloud.verifier.learned import LearnedStage
+from models.evaluation.dataset import ClipItem, Dataset, ImageItem
+from models.learned.embedder import CropEmbedder
+from models.learned.head import LearnedHead, TrainConfig
+from models.learned.training import load_training_set, train
+from models.training.split import clip_group, image_group
+
+Progress = Callable[[str], None]
+
+
+def item_group(ds: Dataset, item: ImageItem | ClipItem) -> str:
+    if isinstance(item, ClipItem):
+        return clip_group(item.path.name, item.camera)
+    return image_group(str(item.path.relative_to(ds.root)), item.source, [c.path.name for c in ds.clips],
+                       item.camera)
+
+
+class CrossValidatedHeads:
+    """Chooses, per evaluated item, the head that never saw the item's group."""
+
+    def __init__(self, training_dir: Path, embedder: CropEmbedder, *, seed: int = 0, augment: int = 0,
+                 config: TrainConfig = TrainConfig(), progress: Progress = print) -> None:
+        self.ts = load_training_set(training_dir)
+        trained = train(self.ts, embedder, config=config, seed=seed, augment=augment, progress=progress)
+        self.full, self.fold_heads, self.crop_metrics = trained.head, trained.fold_heads, trained.metrics
+        self.group_fold = {r.group: r.fold for r in self.ts.rows}
+        self.protocol = (f"leave-clips-out: {len(self.fold_heads)} folds of whole clips/camera views of training "
+                         f"set {self.ts.samples_sha256[:12]}, seed {seed}, {augment} augmented copies per crop")
+        self.assigned: dict[str, str] = {}
+
+    def head_for(self, ds: Dataset, item: ImageItem | ClipItem) -> LearnedHead:
+        group = item_group(ds, item)
+        fold = self.group_fold.get(group)
+        key = str(item.path.relative_to(ds.root))
+        if fold is None:
+            self.assigned[key] = "all (its group gave no training sample)"
+            return self.full
+        self.assigned[key] = f"fold {fold} held out"
+        return self.fold_heads[fold]
+
+
+def learned_summary(cv: CrossValidatedHeads | None, head_path: Path | None) -> dict[str, Any]:
+    if cv is not None:
+        return {"mode": "leave-clips-out", "protocol": cv.protocol, "training_set": cv.ts.samples_sha256,
+                "crop_metrics": cv.crop_metrics["overall"], "heads_per_item": cv.assigned}
+    return {"mode": "one head", "head": str(head_path)}
+
+
+def stage_for(head_path: Path | None, embedder: CropEmbedder | None = None) -> LearnedStage | None:
+    if head_path is None:
+        return None
+    return LearnedStage.from_file(head_path, embedder=embedder)
