@@ -194,15 +194,18 @@ class EdgeAgent:
             return self._clip_failed(report, status, uri, exc)
         self._ledger("begin", uri, camera_id)
         status.update(state="connected", last_error=None)
+        recorder = self._recorder(clip, camera_id, cfg)
         session = CameraSession(self, camera_id, Path(uri).name, clip.width, clip.height,
-                                self._recorder(clip, camera_id, cfg), report, clip_identity=clip_identity(uri))
+                                recorder, report, clip_identity=clip_identity(uri))
         session.announced_before = self._ledger("announced", uri) or []
         calls = self.detector.calls
         try:
-            for frame in prefetched(clip.frames(cfg.sample_fps), name=f"decode-{camera_id}"):
+            # Segments copy the clip's own packets when the recorder writes segments (not clip_mode=source).
+            frames = clip.frames(cfg.sample_fps, keep_packets=isinstance(recorder, SegmentRecorder))
+            for frame in prefetched(frames, name=f"decode-{camera_id}"):
                 if self._stop.is_set():
                     break
-                session.feed(frame.ts, frame.wall, frame.image)
+                session.feed(frame.ts, frame.wall, frame.image, frame.packets)
                 status.frame_seen(frame.wall)
                 self.retry_spill()
         except SourceError as exc:
@@ -264,7 +267,7 @@ class EdgeAgent:
                     session = CameraSession(self, camera_id, redact_uri(uri), width, height,
                                             SegmentRecorder(self.settings.clips_dir, camera_id, cfg.sample_fps),
                                             report)
-                session.feed(item.ts, item.wall, item.image)
+                session.feed(item.ts, item.wall, item.image, item.packets)
                 self.retry_spill()
         finally:
             if session is not None:

@@ -29,6 +29,7 @@ from edge_agent.filters import DetectionFilter
 from edge_agent.motion import MotionGate, MotionResult
 from edge_agent.tracker import Track, Tracker
 from models.detector import Detection, Region, tile_regions
+from models.video import PacketBatch
 
 if TYPE_CHECKING:
     from edge_agent.agent import EdgeAgent
@@ -66,6 +67,7 @@ class _Item:
     waiting: int = 0  # 0 = ready to process
     phase: str = ""  # "full" or "zoom"
     dets: list[Detection] | None = None  # None = the detector did not run
+    packets: PacketBatch | None = None  # the source's packets up to this frame, for the segment (stream copy)
 
 
 def zoom_regions(motion: MotionResult, width: int, height: int, limit: int = 2) -> list[Region]:
@@ -111,12 +113,12 @@ class CameraSession:
         self.announced_before: list = []  # events of this clip accepted before a restart (from the ledger)
 
     # -- feeding ----------------------------------------------------------------------------------
-    def feed(self, ts: float, wall: float, image: np.ndarray) -> None:
+    def feed(self, ts: float, wall: float, image: np.ndarray, packets: PacketBatch | None = None) -> None:
         self.wall_offset = wall - ts
         self._refresh_config()
         self.report.frames_sampled += 1
         metrics.count("FramesProcessed", self.camera_id)
-        item = _Item(ts, wall, image)
+        item = _Item(ts, wall, image, packets=packets)
         motion = self.gate.check(image) if self.cfg.motion.enabled else MotionResult(True, 1.0, [])
         keyframe = ts - self.last_detect_ts >= self.cfg.motion.keyframe_interval_s
         if motion.moving or keyframe:
@@ -227,7 +229,7 @@ class CameraSession:
         if self.recording_failed and self.recorder.recording:
             return
         try:
-            self.recorder.push(item.ts, item.image)
+            self.recorder.push(item.ts, item.image, item.packets)
         except OSError as exc:
             self._recording_error(exc)
 

@@ -1,5 +1,11 @@
 """The clip segment of an event, written locally as it happens (pre-roll included) so nothing waits in RAM.
 
+A source whose frames come with their packets (`models.video.PacketBatch`: H.264/H.265 from RTSP, files in
+H.264, MPEG-4, MJPEG...) gets a stream copy: the camera's own packets from the keyframe at or before the
+pre-roll, remuxed, never decoded and re-encoded (what Frigate does with `-c copy`); it costs the gateway a
+memcpy a packet instead of libx264 on every frame of an event. Frames without packets (a codec Matroska
+cannot carry, a raw source) are encoded as before.
+
 Segments are Matroska files whose frames keep their real times (pts in milliseconds, `models.video`):
 the verifier reads them with the same reader and finds the gateway's frames where the gateway saw them,
 whatever the source's frame rate did. A write that fails (full disk, read-only folder) raises
@@ -23,7 +29,15 @@ import numpy as np
 
 from contracts import ClipRef
 from models.checksums import sha256_file
-from models.video import SEGMENT_CONTENT_TYPE, SEGMENT_SUFFIX, SegmentCodec, SegmentWriter
+from models.video import (
+    SEGMENT_CONTENT_TYPE,
+    SEGMENT_SUFFIX,
+    PacketBatch,
+    PacketRing,
+    PacketSegmentWriter,
+    SegmentCodec,
+    SegmentWriter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +56,9 @@ class _BackgroundWriter:
     camera thread's time during events. An error on the writer's thread is raised by the next `write` or by
     `close`, so the recorder's handling of a full disk is the same as when it wrote in line."""
 
-    def __init__(self, writer: SegmentWriter, depth: int = 16, name: str = "segment") -> None:
+    def __init__(self, writer: SegmentWriter | PacketSegmentWriter, depth: int = 16, name: str = "segment") -> None:
         self._writer = writer
-        self._queue: queue.Queue[tuple[float, np.ndarray] | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -65,9 +79,10 @@ class _BackgroundWriter:
             error, self._error = self._error, None
             raise error
 
-    def write(self, ts: float, frame: np.ndarray) -> None:
+    def write(self, *item: object) -> None:
+        """The writer's `write` arguments: (ts, frame) to encode, or (packet,) to copy."""
         self._raise_pending()
-        self._queue.put((ts, frame))  # blocks when the writer is behind: back-pressure, memory stays bounded
+        self._queue.put(item)  # blocks when the writer is behind: back-pressure, memory stays bounded
 
     def _drain(self) -> None:
         if self._thread.is_alive():
@@ -86,8 +101,12 @@ class _BackgroundWriter:
 
 
 class SegmentRecorder:
-    """Keeps the last PRE_ROLL_S seconds of sampled frames; while an event is open, appends its frames
-    with their own time stamps to `<root>/<camera_id>/<event_id>.mkv` (written as `.part` until done)."""
+    """Keeps the last PRE_ROLL_S seconds of the source; while an event is open, appends what follows to
+    `<root>/<camera_id>/<event_id>.mkv` (written as `.part` until done), with the source's own time stamps.
+
+    Frames that come with their packets are recorded by stream copy (a `PacketRing` is the pre-roll and the
+    segment starts at its keyframe at or before the pre-roll); frames without are encoded (`codec`).
+    """
 
     def __init__(self, root: Path, camera_id: str, fps: float, quality: int = 90,
                  codec: SegmentCodec = "h264") -> None:
@@ -97,17 +116,40 @@ class SegmentRecorder:
         self.quality = quality
         self.codec = codec
         self._pre: deque[tuple[float, np.ndarray]] = deque(maxlen=PRE_ROLL_MAX_FRAMES)
+        self._ring = PacketRing(PRE_ROLL_S)
+        self._last_ts: float | None = None
         self._writer: _BackgroundWriter | None = None
         self._path: Path | None = None
         self._offset = 0.0
+        self._copying = False  # the segment being written is a stream copy
+        self._clip_fps = fps
 
     @property
     def recording(self) -> bool:
         return self._writer is not None
 
-    def push(self, ts: float, frame: np.ndarray) -> None:
+    @property
+    def copies(self) -> bool:
+        """Whether the next segment would be a stream copy (the source's packets are at hand)."""
+        return self._ring.count > 0
+
+    def push(self, ts: float, frame: np.ndarray, packets: PacketBatch | None = None) -> None:
+        self._last_ts = ts
+        if packets is not None:
+            template = self._ring.template
+            added = self._ring.add(packets, ts)
+            self._pre.clear()  # the packets are the pre-roll: raw frames are not kept
+            if self._writer is not None and self._copying:
+                if packets.template is not template:
+                    return  # a new connection mid-event: the segment ends with what the old one gave
+                for _, packet in added:
+                    self._write(packet)
+            return
+        if self._ring.count:
+            self._ring.clear()  # packets stopped coming: back to encoding frames
         if self._writer is not None:
-            self._write(ts, frame)
+            if not self._copying:
+                self._write(ts - self._offset, frame)
             return
         self._pre.append((ts, frame))
         while self._pre and ts - self._pre[0][0] > PRE_ROLL_S:
@@ -116,28 +158,55 @@ class SegmentRecorder:
     def start(self, event_id: str) -> None:
         if self._writer is not None:
             raise RuntimeError("a segment is already being recorded")
-        if not self._pre:
+        copied = self._ring.since(self._last_ts - PRE_ROLL_S) if self._last_ts is not None else []
+        if not copied and not self._pre:
             raise RuntimeError("no frame to start a segment from")
         folder = self.root / self.camera_id
         self._path = folder / f"{event_id}{SEGMENT_SUFFIX}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if copied:
+                self._writer = self._copy_writer(copied)
+            else:
+                self._writer = self._encode_writer()
+        except (OSError, ValueError, av.error.FFmpegError) as exc:
+            self._fail("cannot start the segment", exc)
+        if copied:
+            for _, packet in copied:
+                self._write(packet)
+            return
+        pre, self._pre = list(self._pre), deque(maxlen=PRE_ROLL_MAX_FRAMES)
+        for ts, frame in pre:
+            self._write(ts - self._offset, frame)
+
+    def _copy_writer(self, copied: list) -> _BackgroundWriter:
+        template = self._ring.template
+        assert template is not None and self._path is not None
+        key_ts, key = copied[0]
+        if key.stamp is None:
+            raise ValueError("the keyframe has no time stamp")
+        # The segment's times count from its keyframe; offset_s places it on the source's time base.
+        self._offset = round(key_ts if key_ts is not None else self._last_ts or 0.0, 3)
+        self._copying = True
+        self._clip_fps = template.fps or self.fps
+        return _BackgroundWriter(PacketSegmentWriter(self._partial(self._path), template, key.stamp),
+                                 depth=256, name=f"segment-{self.camera_id}")
+
+    def _encode_writer(self) -> _BackgroundWriter:
+        assert self._path is not None
         height, width = self._pre[0][1].shape[:2]
         # The segment's times count from its first frame; offset_s places it on the source's time base.
         self._offset = round(self._pre[0][0], 3)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._writer = _BackgroundWriter(
-                SegmentWriter(self._partial(self._path), width, height, codec=self.codec, quality=self.quality,
-                              nominal_fps=self.fps), name=f"segment-{self.camera_id}")
-        except (OSError, av.error.FFmpegError) as exc:
-            self._fail("cannot start the segment", exc)
-        pre, self._pre = list(self._pre), deque(maxlen=PRE_ROLL_MAX_FRAMES)
-        for ts, frame in pre:
-            self._write(ts, frame)
+        self._copying = False
+        self._clip_fps = self.fps
+        return _BackgroundWriter(
+            SegmentWriter(self._partial(self._path), width, height, codec=self.codec, quality=self.quality,
+                          nominal_fps=self.fps), name=f"segment-{self.camera_id}")
 
-    def _write(self, ts: float, frame: np.ndarray) -> None:
+    def _write(self, *item: object) -> None:
         assert self._writer is not None
         try:
-            self._writer.write(ts - self._offset, frame)
+            self._writer.write(*item)
         except (OSError, av.error.FFmpegError) as exc:
             self._fail("cannot write the segment", exc)
 
@@ -153,8 +222,9 @@ class SegmentRecorder:
         except (OSError, av.error.FFmpegError) as exc:
             self._fail("cannot finish the segment", exc)
         self._writer, self._path = None, None
+        fps = self._clip_fps
         return ClipRef(kind="local", uri=path.relative_to(self.root).as_posix(), content_type=SEGMENT_CONTENT_TYPE,
-                       sha256=digest, size_bytes=size, offset_s=self._offset, fps=self.fps if self.fps > 0 else None)
+                       sha256=digest, size_bytes=size, offset_s=self._offset, fps=fps if fps > 0 else None)
 
     def abort(self) -> None:
         """Drop the segment being recorded (if any) and its partial file."""
@@ -198,7 +268,7 @@ class SourceClipRecorder:
     def recording(self) -> bool:
         return self._event_id is not None
 
-    def push(self, ts: float, frame: np.ndarray) -> None:
+    def push(self, ts: float, frame: np.ndarray, packets: PacketBatch | None = None) -> None:
         """Nothing to keep: the source file holds every frame."""
 
     def start(self, event_id: str) -> None:

@@ -10,6 +10,7 @@ backoff, and tells the agent about each break with a `SourceGap`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -24,7 +25,7 @@ import numpy as np
 
 from contracts import redact_uri
 from contracts.telemetry import CameraState, CameraStatus
-from models.video import Sampler, VideoError, VideoReader, VideoStalled, is_live_uri
+from models.video import PacketBatch, Sampler, VideoError, VideoReader, VideoStalled, is_live_uri
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class Frame:
     ts: float  # seconds on the source's time base (a file: from its first frame; live: continuous)
     image: np.ndarray  # BGR
     wall: float  # epoch seconds of the frame
+    # The source's own packets since the previous sampled frame (stream copy of the event segment); None
+    # when the reader keeps none or Matroska cannot carry the codec (the segment is then re-encoded).
+    packets: PacketBatch | None = None
 
 
 @dataclass
@@ -72,15 +76,20 @@ class Clip:
         self.height = reader.height
         self.fps = reader.fps
 
-    def frames(self, sample_fps: float) -> Iterator[Frame]:
-        """One frame per 1/sample_fps seconds of stream time; only those are converted to BGR."""
+    def frames(self, sample_fps: float, keep_packets: bool = False) -> Iterator[Frame]:
+        """One frame per 1/sample_fps seconds of stream time; only those are converted to BGR. With
+        `keep_packets`, each frame carries the packets demuxed since the previous one (stream copy)."""
         sampler = Sampler(sample_fps)
         decoded = 0
+        template = self._reader.stream_template() if keep_packets else None
+        self._reader.keep_packets = template is not None
         try:
             for ts, frame in self._reader.decoded():
                 decoded += 1
                 if sampler.take(ts):
-                    yield Frame(ts=ts, image=frame.to_ndarray(format="bgr24"), wall=self.wall_start + ts)
+                    batch = PacketBatch(template, self._reader.take_packets()) if template is not None else None
+                    yield Frame(ts=ts, image=frame.to_ndarray(format="bgr24"), wall=self.wall_start + ts,
+                                packets=batch)
         except VideoError as exc:
             raise SourceError(str(exc)) from exc
         finally:
@@ -137,7 +146,7 @@ class LiveSource:
 
     def __init__(self, uri: str, camera_id: str, sample_fps: float, *, stall_timeout_s: float = 5.0,
                  open_timeout_s: float = 10.0, backoff_min_s: float = 0.5, backoff_max_s: float = 30.0,
-                 queue_size: int = 4) -> None:
+                 queue_size: int = 4, keep_packets: bool = True) -> None:
         if not uri or not uri.strip():
             raise SourceError("no stream URL given")
         if stall_timeout_s <= 0 or open_timeout_s <= 0 or backoff_min_s <= 0 or backoff_max_s < backoff_min_s:
@@ -152,6 +161,7 @@ class LiveSource:
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
         self.queue_size = queue_size
+        self.keep_packets = keep_packets  # frames carry the stream's packets: segments are a stream copy
         self._sample_fps = self._checked_fps(sample_fps)
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
@@ -258,12 +268,23 @@ class LiveSource:
                 waiting = sum(1 for q in self._queue if isinstance(q, Frame))
                 if waiting >= self.queue_size:
                     oldest = next(i for i, q in enumerate(self._queue) if isinstance(q, Frame))
+                    dropped = self._queue[oldest]
                     del self._queue[oldest]
                     self._dropped += 1
+                    assert isinstance(dropped, Frame)
+                    self._hand_on_packets(dropped, oldest, item)
                 self._frames += 1
                 self._last_frame_at = item.wall
             self._queue.append(item)
             self._ready.notify()
+
+    def _hand_on_packets(self, dropped: Frame, index: int, newest: Frame) -> None:
+        """A dropped frame's packets go to the next frame: the picture is skipped, the segment is not cut."""
+        if dropped.packets is None or not dropped.packets.packets:
+            return
+        following = next((q for q in itertools.islice(self._queue, index, None) if isinstance(q, Frame)), newest)
+        if following.packets is not None and following.packets.template is dropped.packets.template:
+            following.packets.packets[:0] = dropped.packets.packets
 
     # -- the reader thread --------------------------------------------------------------------------
     def _run(self) -> None:
@@ -274,7 +295,7 @@ class LiveSource:
             opened = False
             try:
                 reader = VideoReader(self.uri, open_timeout_s=self.open_timeout_s,
-                                     read_timeout_s=self.stall_timeout_s)
+                                     read_timeout_s=self.stall_timeout_s, keep_packets=self.keep_packets)
             except Exception as exc:
                 reason = str(exc) if isinstance(exc, VideoError) else self._unexpected(exc)
                 state: CameraState = "reconnecting" if ever_connected else "connecting"
@@ -330,6 +351,8 @@ class LiveSource:
         base: float | None = None  # ts = base + the frame's pts seconds within this connection
         wall_anchor = (0.0, 0.0)  # (ts, epoch) at the connection's first frame
         sampler = Sampler(self._sample_fps)
+        template = reader.stream_template() if self.keep_packets else None
+        reader.keep_packets = template is not None
         for pts_s, frame in reader.decoded():
             now = time.monotonic()
             if self._halt.is_set():
@@ -348,5 +371,7 @@ class LiveSource:
             if not sampler.take(ts):
                 continue
             image = frame.to_ndarray(format="bgr24")
-            self._put(Frame(ts=ts, image=image, wall=wall_anchor[1] + (ts - wall_anchor[0])))
+            assert base is not None
+            batch = PacketBatch(template, reader.take_packets(), shift_s=base) if template is not None else None
+            self._put(Frame(ts=ts, image=image, wall=wall_anchor[1] + (ts - wall_anchor[0]), packets=batch))
             self._delivered += 1

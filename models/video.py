@@ -12,13 +12,15 @@ of blocking a thread for minutes. Error messages never carry credentials (`contr
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -40,6 +42,8 @@ ORIGIN_PACKETS = 16
 # Probing a live stream buffers this much of it before the first frame comes out (ffmpeg's default: 5 s).
 LIVE_ANALYZE_US = "1000000"
 MAX_BAD_PACKETS = 50  # consecutive undecodable packets before a file is declared corrupt
+# Packets kept for a consumer that does not take them (kept only with keep_packets; bounds the list).
+MAX_PENDING_PACKETS = 512
 
 
 class VideoError(RuntimeError):
@@ -92,13 +96,20 @@ def _describe(exc: BaseException) -> str:
 class VideoReader:
     """An open video file or stream (first video stream only). Use as a context manager or `close()`."""
 
-    def __init__(self, uri: str | Path, *, open_timeout_s: float = 10.0, read_timeout_s: float = 10.0) -> None:
+    def __init__(self, uri: str | Path, *, open_timeout_s: float = 10.0, read_timeout_s: float = 10.0,
+                 keep_packets: bool = False) -> None:
         self.uri = str(uri)
         self.name = redact_uri(self.uri)
         self.live = is_live_uri(self.uri)
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self._origin: int | None = None
+        # With keep_packets, every demuxed packet's bytes are kept until `take_packets` hands them over:
+        # the event segment is then these packets remuxed, never decoded and re-encoded.
+        self.keep_packets = keep_packets
+        self._packets: list[SourcePacket] = []
+        self._template: StreamTemplate | None = None
+        self._template_tried = False
         self._container = self._open()
         stream = self._stream
         self.width = int(stream.codec_context.width or 0)
@@ -196,6 +207,8 @@ class VideoReader:
         try:
             for packet in self._container.demux(stream):
                 last_packet_at = time.monotonic()
+                if self.keep_packets and packet.size > 0:
+                    self._keep(packet)
                 if self.live and last_packet_at - last_frame_at > self.read_timeout_s:
                     # Packets keep coming (other streams, undecodable ones) but no picture does.
                     raise VideoStalled(f"{self.name}: no frame for {self.read_timeout_s:g} s (stalled)")
@@ -232,6 +245,33 @@ class VideoReader:
                     time.monotonic() - last_packet_at >= self.read_timeout_s * 0.95):
                 raise VideoStalled(f"{self.name}: no data for {self.read_timeout_s:g} s (stalled)") from exc
             raise VideoError(f"{self.name}: read failed after {index} frame(s): {_describe(exc)}") from exc
+
+    # -- packets (stream copy) ---------------------------------------------------------------------
+    def _keep(self, packet: av.Packet) -> None:
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if stamp is not None and self._origin is None and self.live:
+            self._origin = stamp  # a live stream counts from its first packet that has a time
+        ts = self._to_seconds(stamp) if stamp is not None and self._origin is not None else None
+        self._packets.append(SourcePacket(bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe), ts))
+        if len(self._packets) > MAX_PENDING_PACKETS:  # nobody takes them (a consumer that only decodes)
+            del self._packets[: len(self._packets) - MAX_PENDING_PACKETS]
+
+    def take_packets(self) -> list[SourcePacket]:
+        """The packets demuxed since the last call (with `keep_packets`), in demux order."""
+        packets, self._packets = self._packets, []
+        return packets
+
+    def stream_template(self) -> StreamTemplate | None:
+        """What a segment needs to carry this stream's packets, or None when Matroska cannot take its codec."""
+        if not self._template_tried:
+            self._template_tried = True
+            try:
+                self._template = StreamTemplate(self._stream)
+            except (ValueError, av.error.FFmpegError) as exc:
+                log.info("segments of this source are re-encoded: Matroska cannot carry its codec",
+                         extra={"source": self.name, "codec": self._stream.codec_context.name,
+                                "error": _describe(exc)})
+        return self._template
 
     def frames(self, sample_fps: float | None = None, *, start_s: float = 0.0,
                end_s: float | None = None) -> Iterator[VideoFrame]:
@@ -347,6 +387,51 @@ class _StampGuess:
         return dts
 
 
+@dataclass(frozen=True)
+class SourcePacket:
+    """One demuxed packet's bytes and times (in its stream's time base), independent of the reader's life."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    keyframe: bool
+    ts: float | None  # presentation time in the reader's seconds (None: the packet has no time stamp)
+
+    @property
+    def stamp(self) -> int | None:
+        return self.pts if self.pts is not None else self.dts
+
+
+class StreamTemplate:
+    """A copy of a source stream's codec parameters that outlives the reader (a reconnect closes it).
+
+    Held as a stream of an output container that is never started: PyAV copies codec parameters only from
+    a live stream, and the reader's stream is freed when its connection closes. Raises ValueError when
+    Matroska cannot carry the codec (Cinepak, for one): that source's segments are re-encoded.
+    """
+
+    def __init__(self, stream: av.video.stream.VideoStream) -> None:
+        self._holder = av.open(io.BytesIO(), mode="w", format="matroska")
+        self.stream = self._holder.add_stream_from_template(stream)
+        self.time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        self.codec = stream.codec_context.name
+        self.width = int(stream.codec_context.width or 0)
+        self.height = int(stream.codec_context.height or 0)
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate and 0 < float(rate) < 1000 else 0.0
+
+
+@dataclass
+class PacketBatch:
+    """The packets demuxed since the previous sampled frame, handed to the recorder with that frame.
+
+    `shift_s` places `SourcePacket.ts` on the frame's time base (a live source re-anchors its times)."""
+
+    template: StreamTemplate
+    packets: list[SourcePacket] = field(default_factory=list)
+    shift_s: float = 0.0
+
+
 def open_video(uri: str | Path, *, open_timeout_s: float = 10.0, read_timeout_s: float = 10.0) -> VideoReader:
     return VideoReader(uri, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
 
@@ -429,3 +514,133 @@ def _qscale(quality: int) -> int:
 
 def _crf(quality: int) -> int:
     return int(min(40, max(18, round(51 - quality * 0.3))))
+
+
+# -- stream copy ----------------------------------------------------------------------------------------
+# A camera-days service keeps this ring bounded whatever the camera sends (a 10 s GOP at 8 Mbit/s is 10 MB).
+RING_MAX_BYTES = 32 * 1024 * 1024
+RING_MAX_PACKETS = 2048
+
+
+@dataclass
+class _Gop:
+    key_ts: float
+    packets: list[tuple[float | None, SourcePacket]]
+    size: int = 0
+
+
+class PacketRing:
+    """A camera's demuxed packets since the last keyframe at or before `pre_roll_s` ago, so that a segment can
+    start at a keyframe at or before the event (a decoder needs one). Bounded in bytes and packets: over a
+    bound the oldest GOP goes; a single GOP over it is dropped whole and the ring waits for the next keyframe.
+    Packets before the first keyframe are useless to a segment and are not kept."""
+
+    def __init__(self, pre_roll_s: float, max_bytes: int = RING_MAX_BYTES, max_packets: int = RING_MAX_PACKETS) -> None:
+        self.pre_roll_s = pre_roll_s
+        self.max_bytes = max_bytes
+        self.max_packets = max_packets
+        self.template: StreamTemplate | None = None
+        self._gops: deque[_Gop] = deque()
+        self.size = 0
+        self.count = 0
+
+    def add(self, batch: PacketBatch, now_ts: float) -> list[tuple[float | None, SourcePacket]]:
+        """Keeps the batch's packets (times on the frame base); returns them as kept, for a segment being written."""
+        if batch.template is not self.template:  # a new connection: its packets do not continue the old ones
+            self.clear()
+            self.template = batch.template
+        added: list[tuple[float | None, SourcePacket]] = []
+        for packet in batch.packets:
+            ts = packet.ts + batch.shift_s if packet.ts is not None else None
+            if packet.keyframe:
+                self._gops.append(_Gop(ts if ts is not None else now_ts, []))
+            elif not self._gops:
+                continue
+            gop = self._gops[-1]
+            gop.packets.append((ts, packet))
+            gop.size += len(packet.data)
+            self.size += len(packet.data)
+            self.count += 1
+            added.append((ts, packet))
+        while len(self._gops) > 1 and self._gops[1].key_ts <= now_ts - self.pre_roll_s:
+            self._drop_oldest()
+        while self._gops and (self.size > self.max_bytes or self.count > self.max_packets):
+            self._drop_oldest()
+        return added
+
+    def _drop_oldest(self) -> None:
+        gop = self._gops.popleft()
+        self.size -= gop.size
+        self.count -= len(gop.packets)
+
+    def clear(self) -> None:
+        self._gops.clear()
+        self.size = self.count = 0
+
+    def since(self, target_ts: float) -> list[tuple[float | None, SourcePacket]]:
+        """Packets from the latest keyframe at or before `target_ts` (the oldest kept one when none is)."""
+        chosen = None
+        for index, gop in enumerate(self._gops):
+            if gop.key_ts <= target_ts + 1e-6 or chosen is None:
+                chosen = index
+        if chosen is None:
+            return []
+        return [entry for gop in itertools.islice(self._gops, chosen, None) for entry in gop.packets]
+
+
+class PacketSegmentWriter:
+    """A Matroska segment of a source's own packets (stream copy: nothing decoded or re-encoded).
+
+    Times are rebased to milliseconds from `origin` (the first keyframe's stamp, in the source time base),
+    so the segment's first frame is at 0 and each frame keeps its source spacing. Leading pictures that
+    come before that keyframe in presentation order (open GOP) cannot be decoded and are left out.
+    Raises OSError subclasses (av's) on I/O failure.
+    """
+
+    def __init__(self, path: str | Path, template: StreamTemplate, origin: int) -> None:
+        self.path = Path(path)
+        self.width, self.height = template.width, template.height
+        self.frames = 0
+        self._time_base = template.time_base
+        self._origin = origin
+        self._last_dts: int | None = None
+        self._container = av.open(str(self.path), mode="w", format="matroska")
+        try:
+            self._stream = self._container.add_stream_from_template(template.stream)
+            self._stream.time_base = _MS
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _ms(self, stamp: int | None) -> int | None:
+        return None if stamp is None else round((stamp - self._origin) * self._time_base * 1000)
+
+    def write(self, packet: SourcePacket) -> None:
+        pts, dts = self._ms(packet.pts), self._ms(packet.dts)
+        if pts is None and dts is None:
+            dts = (self._last_dts + 1) if self._last_dts is not None else 0
+        if pts is not None and pts < 0 and not packet.keyframe:
+            return  # a leading picture of an open GOP: it refers to the GOP before the segment
+        if dts is not None and self._last_dts is not None and dts <= self._last_dts:
+            dts = self._last_dts + 1  # rounding to milliseconds must not make decode times collide
+            if pts is not None and pts < dts:
+                pts = dts
+        out = av.Packet(packet.data)
+        out.pts, out.dts = pts, dts
+        out.time_base = _MS
+        out.is_keyframe = packet.keyframe
+        out.stream = self._stream
+        self._container.mux(out)
+        if dts is not None:
+            self._last_dts = dts
+        self.frames += 1
+
+    def close(self) -> None:
+        self._container.close()
+
+    def abort(self) -> None:
+        """Close after an error; never raises."""
+        try:
+            self._container.close()
+        except Exception:  # the writer is being thrown away
+            pass
