@@ -54,11 +54,13 @@ from edge_agent.supervisor import Supervisor  # noqa: E402
 from models.catalog import GATEWAY_MODEL  # noqa: E402
 from models.detector import PersonDetector  # noqa: E402
 from models.prepare import find_prepared  # noqa: E402
+from models.video import PacketBatch, SourcePacket, StreamTemplate  # noqa: E402
 
 FPS = 5
 LATE_S = 0.5  # a frame the reader produces later than this after its due time is skipped (and counted)
 GOLDEN = 0.6180339887
 MEDIA: dict[str, Path] = {}  # the URL each camera is given → the file its paced source decodes
+KEEP_PACKETS = True  # event segments by stream copy (False: re-encoded, as before the remux; --encode-segments)
 
 
 class PacedFileSource(LiveSource):
@@ -66,6 +68,7 @@ class PacedFileSource(LiveSource):
 
     def __init__(self, uri: str, camera_id: str, sample_fps: float, **kwargs) -> None:
         super().__init__(uri, camera_id, sample_fps, **kwargs)
+        self.keep_packets = KEEP_PACKETS
         self.media = MEDIA[uri.split("?")[0]]
         self.offset = float(uri.split("offset=")[1]) if "offset=" in uri else 0.0
         self.late = 0
@@ -79,25 +82,42 @@ class PacedFileSource(LiveSource):
         while not self._halt.is_set():
             with av.open(str(self.media)) as container:
                 stream = container.streams.video[0]
+                # As the real reader does: each frame carries the packets demuxed since the previous one, so
+                # event segments are a stream copy (keep_packets=False: encoded, the pre-remux behaviour).
+                template = StreamTemplate(stream) if self.keep_packets else None
+                pending: list[SourcePacket] = []
                 if self.offset:
                     container.seek(int(self.offset / stream.time_base), stream=stream)
                     self.offset = 0.0  # later passes from the start
-                for frame in container.decode(stream):
-                    wait = due - time.monotonic()
-                    if wait > 0 and self._halt.wait(wait):
-                        return
-                    if self._halt.is_set():
-                        return
-                    late = time.monotonic() - due
-                    due += period
-                    if late > LATE_S:
-                        with self._lock:
-                            self._dropped += 1
-                            self._frames += 1
-                        self.late += 1
+                for packet in container.demux(stream):
+                    if packet.size == 0:
                         continue
-                    now = time.monotonic()
-                    self._put(Frame(ts=now - self._t0, image=frame.to_ndarray(format="bgr24"), wall=time.time()))
+                    if template is not None:
+                        pending.append(SourcePacket(bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe),
+                                                    float(packet.pts * stream.time_base)
+                                                    if packet.pts is not None else None))
+                    for frame in packet.decode():
+                        wait = due - time.monotonic()
+                        if wait > 0 and self._halt.wait(wait):
+                            return
+                        if self._halt.is_set():
+                            return
+                        late = time.monotonic() - due
+                        due += period
+                        if late > LATE_S:
+                            with self._lock:
+                                self._dropped += 1
+                                self._frames += 1
+                            self.late += 1
+                            continue  # its packets go with the next frame: the segment has no hole
+                        now = time.monotonic()
+                        ts = now - self._t0
+                        batch = None
+                        if template is not None:
+                            shift = ts - float(frame.pts * stream.time_base)
+                            batch, pending = PacketBatch(template, pending, shift_s=shift), []
+                        self._put(Frame(ts=ts, image=frame.to_ndarray(format="bgr24"), wall=time.time(),
+                                        packets=batch))
 
 
 def encode(frames: list[np.ndarray], dst: Path) -> Path:
@@ -202,7 +222,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter windows (warm-up 4 s, measure 8 s)")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--name", default="capacity")
+    parser.add_argument("--encode-segments", action="store_true",
+                        help="re-encode event segments (libx264) instead of copying the source's packets")
     args = parser.parse_args()
+    global KEEP_PACKETS
+    KEEP_PACKETS = not args.encode_segments
     if args.quick:
         args.warmup, args.measure, args.raw_seconds = 4.0, 8.0, 4.0
     logging.basicConfig(level=logging.WARNING)
@@ -216,7 +240,9 @@ def main() -> int:
                "method": {"source": "in-process PacedFileSource (LiveSource queue of 4, drops oldest) decoding "
                                     "H.264 768x576 at 5 fps real time; network not included",
                           "warmup_s": args.warmup, "measure_s": args.measure, "tolerance": args.tolerance,
-                          "camera_config": "CameraConfig defaults (5 fps, motion gate, tiling auto)"},
+                          "camera_config": "CameraConfig defaults (5 fps, motion gate, tiling auto)",
+                          "segments": "encoded (libx264)" if args.encode_segments else "stream copy of the source's "
+                                                                                       "packets"},
                "runs": []}
     try:
         media = {}

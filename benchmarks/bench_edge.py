@@ -104,7 +104,9 @@ def main() -> int:
     cap.release()
     results = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                            "python": platform.python_version(), "load_1m_at_start": os.getloadavg()[0]},
-               "clip": clip.name, "model": GATEWAY_MODEL, "runs": []}
+               "clip": clip.name, "model": GATEWAY_MODEL,
+               "segments": "stream copy of the clip's own packets (edge_agent.segments, since the remux)",
+               "runs": []}
     for precision in args.precision or ["FP32"]:
         model_dir, manifest = prepare(GATEWAY_MODEL, precision)
         # Raw and agent alternate, round after round, so a noisy neighbour on a shared machine shows up as a

@@ -136,13 +136,13 @@ class SegmentRecorder:
     def push(self, ts: float, frame: np.ndarray, packets: PacketBatch | None = None) -> None:
         self._last_ts = ts
         if packets is not None:
-            template = self._ring.template
-            added = self._ring.add(packets, ts)
+            same_stream = packets.template is self._ring.template
+            self._ring.add(packets, ts)
             self._pre.clear()  # the packets are the pre-roll: raw frames are not kept
-            if self._writer is not None and self._copying:
-                if packets.template is not template:
-                    return  # a new connection mid-event: the segment ends with what the old one gave
-                for _, packet in added:
+            # Every packet goes on, even one the ring could not keep (a GOP over its bounds): no hole.
+            # A new connection mid-event ends the segment with what the old one gave.
+            if self._writer is not None and self._copying and same_stream:
+                for packet in packets.packets:
                     self._write(packet)
             return
         if self._ring.count:

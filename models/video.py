@@ -544,12 +544,11 @@ class PacketRing:
         self.size = 0
         self.count = 0
 
-    def add(self, batch: PacketBatch, now_ts: float) -> list[tuple[float | None, SourcePacket]]:
-        """Keeps the batch's packets (times on the frame base); returns them as kept, for a segment being written."""
+    def add(self, batch: PacketBatch, now_ts: float) -> None:
+        """Keeps the batch's packets (times on the frame base); `now_ts`: the time of the frame they came with."""
         if batch.template is not self.template:  # a new connection: its packets do not continue the old ones
             self.clear()
             self.template = batch.template
-        added: list[tuple[float | None, SourcePacket]] = []
         for packet in batch.packets:
             ts = packet.ts + batch.shift_s if packet.ts is not None else None
             if packet.keyframe:
@@ -561,12 +560,10 @@ class PacketRing:
             gop.size += len(packet.data)
             self.size += len(packet.data)
             self.count += 1
-            added.append((ts, packet))
         while len(self._gops) > 1 and self._gops[1].key_ts <= now_ts - self.pre_roll_s:
             self._drop_oldest()
         while self._gops and (self.size > self.max_bytes or self.count > self.max_packets):
             self._drop_oldest()
-        return added
 
     def _drop_oldest(self) -> None:
         gop = self._gops.popleft()
