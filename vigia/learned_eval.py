@@ -16,7 +16,7 @@ from cloud.verifier.learned import LearnedStage
 from models.evaluation.dataset import ClipItem, Dataset, ImageItem
 from models.learned.embedder import CropEmbedder
 from models.learned.head import LearnedHead, TrainConfig
-from models.learned.training import load_training_set, train
+from models.learned.training import Trained, TrainingSet, load_training_set, train
 from models.training.split import clip_group, image_group
 
 Progress = Callable[[str], None]
@@ -32,15 +32,20 @@ def item_group(ds: Dataset, item: ImageItem | ClipItem) -> str:
 class CrossValidatedHeads:
     """Chooses, per evaluated item, the head that never saw the item's group."""
 
-    def __init__(self, training_dir: Path, embedder: CropEmbedder, *, seed: int = 0, augment: int = 0,
-                 config: TrainConfig = TrainConfig(), progress: Progress = print) -> None:
-        self.ts = load_training_set(training_dir)
-        trained = train(self.ts, embedder, config=config, seed=seed, augment=augment, progress=progress)
+    def __init__(self, ts: TrainingSet, trained: Trained, protocol: str) -> None:
+        self.ts = ts
         self.full, self.fold_heads, self.crop_metrics = trained.head, trained.fold_heads, trained.metrics
-        self.group_fold = {r.group: r.fold for r in self.ts.rows}
-        self.protocol = (f"leave-clips-out: {len(self.fold_heads)} folds of whole clips/camera views of training "
-                         f"set {self.ts.samples_sha256[:12]}, seed {seed}, {augment} augmented copies per crop")
+        self.group_fold = {r.group: r.fold for r in ts.rows}
+        self.protocol = protocol
         self.assigned: dict[str, str] = {}
+
+    @classmethod
+    def train_on(cls, training_dir: Path, embedder: CropEmbedder, *, seed: int = 0, augment: int = 0,
+                 config: TrainConfig = TrainConfig(), progress: Progress = print) -> CrossValidatedHeads:
+        ts = load_training_set(training_dir)
+        trained = train(ts, embedder, config=config, seed=seed, augment=augment, progress=progress)
+        return cls(ts, trained, f"leave-clips-out: {len(trained.fold_heads)} folds of whole clips/camera views "
+                   f"of training set {ts.samples_sha256[:12]}, seed {seed}, {augment} augmented copies per crop")
 
     def head_for(self, ds: Dataset, item: ImageItem | ClipItem) -> LearnedHead:
         group = item_group(ds, item)

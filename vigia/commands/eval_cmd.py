@@ -83,7 +83,7 @@ def _verifier(args: argparse.Namespace, ds):
     if args.learned:
         stage = LearnedStage.from_file(args.learned, embedder=embedder)
         return Verifier(learned=stage).verify_clip, None, lambda: learned_summary(None, args.learned)
-    cv = CrossValidatedHeads(args.learned_cv, embedder, seed=args.seed, augment=args.augment,
+    cv = CrossValidatedHeads.train_on(args.learned_cv, embedder, seed=args.seed, augment=args.augment,
                              progress=lambda m: print(m, flush=True))
     stage = LearnedStage(cv.full, embedder)
     return (Verifier(learned=stage).verify_clip, lambda item: stage.use(cv.head_for(ds, item)),
