@@ -42,9 +42,9 @@ def record(path: Path, tmp_path: Path, start_at: float, end_at: float, sample_fp
     for frame in clip.frames(sample_fps, keep_packets=True):
         if frame.ts > end_at:
             break
+        recorder.push(frame.ts, frame.image, frame.packets)  # as the camera does: the frame, then the event
         if not recorder.recording and frame.ts >= start_at:
             recorder.start("evt")
-        recorder.push(frame.ts, frame.image, frame.packets)
         fed.append(frame)
     clip.close()
     return recorder.finish(), fed
@@ -173,3 +173,25 @@ def test_dropped_frames_hand_their_packets_on(tmp_path: Path) -> None:
     assert len(first.packets.packets) + len(second.packets.packets) == 30
     stamps = [p.pts for p in first.packets.packets + second.packets.packets]
     assert stamps == sorted(stamps) and len(set(stamps)) == 30
+
+
+def test_a_ring_at_its_bounds_cuts_no_hole_in_the_segment(h264_clip: Path, tmp_path: Path) -> None:
+    """The ring drops old GOPs to stay bounded; the segment being written still gets every packet."""
+    source = source_packets(h264_clip)
+    recorder = SegmentRecorder(tmp_path, "cam", fps=5.0)
+    recorder._ring = PacketRing(PRE_ROLL_S, max_packets=6)  # under one GOP (10 packets at 10 fps)
+    clip = open_clip(str(h264_clip))
+    for frame in clip.frames(5.0, keep_packets=True):
+        if frame.ts > 7.0:
+            break
+        recorder.push(frame.ts, frame.image, frame.packets)
+        if not recorder.recording and frame.ts >= 3.0:
+            recorder.start("evt")
+        assert recorder._ring.count <= 6
+    clip.close()
+    ref = recorder.finish()
+    with av.open(str(tmp_path / ref.uri)) as container:
+        copied = [bytes(p) for p in container.demux(container.streams.video[0]) if p.size > 0]
+    first = next(i for i, (ts, _, _) in enumerate(source) if abs(ts - ref.offset_s) < 1e-3)
+    assert source[first][1] and len(copied) >= 30
+    assert copied == [data for _, _, data in source[first:first + len(copied)]]
