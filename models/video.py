@@ -575,9 +575,14 @@ class PacketRing:
         self.size = self.count = 0
 
     def since(self, target_ts: float) -> list[tuple[float | None, SourcePacket]]:
-        """Packets from the latest keyframe at or before `target_ts` (the oldest kept one when none is)."""
+        """Packets from the latest keyframe at or before `target_ts` (the oldest kept one when none is).
+
+        A keyframe without a time stamp (an RTSP session's first packet comes before the stream's clock)
+        cannot place a segment on the source's time base: its GOP is never a start."""
         chosen = None
         for index, gop in enumerate(self._gops):
+            if gop.packets[0][1].stamp is None:
+                continue
             if gop.key_ts <= target_ts + 1e-6 or chosen is None:
                 chosen = index
         if chosen is None:

@@ -195,3 +195,13 @@ def test_a_ring_at_its_bounds_cuts_no_hole_in_the_segment(h264_clip: Path, tmp_p
     first = next(i for i, (ts, _, _) in enumerate(source) if abs(ts - ref.offset_s) < 1e-3)
     assert source[first][1] and len(copied) >= 30
     assert copied == [data for _, _, data in source[first:first + len(copied)]]
+
+
+def test_a_keyframe_without_time_stamp_never_starts_a_segment() -> None:
+    """An RTSP session's first packet (a keyframe) comes before the stream's clock: no pts, no dts."""
+    template = object()
+    ring = PacketRing(pre_roll_s=2.0)
+    first = SourcePacket(bytes(10), None, None, True, None)
+    ring.add(PacketBatch(template, [first, *(synthetic(i, 10) for i in range(1, 25))]), 2.4)  # type: ignore[arg-type]
+    since = ring.since(0.0)
+    assert since[0][1] is not first and since[0][1].keyframe and since[0][1].pts == 10
