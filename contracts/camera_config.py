@@ -71,6 +71,12 @@ class TrackingSettings(BaseModel):
     min_hits: int = Field(default=2, ge=1, le=100, description="detections a track needs")
     min_duration_s: float = Field(default=0.3, ge=0, le=60, description="first to last hit")
     max_gap_s: float = Field(default=2.0, gt=0, le=60, description="a track unseen this long is closed")
+    glimpse_score: float | None = Field(
+        default=0.65, ge=0.05, le=1.0,
+        description="a track too short for min_hits / min_duration_s still becomes a candidate when its best "
+        "detection reaches this score: a person seen clearly on one frame, or a moving camera that breaks the "
+        "track, goes to the verifier instead of being lost; null: off",
+    )
     match_iou: float = Field(default=0.2, gt=0, lt=1, description="IoU to continue a track")
     score_top_k: int = Field(default=3, ge=1, le=50, description="track score = mean of its k best scores")
     stationary_px: float = Field(

@@ -188,10 +188,16 @@ class Tracker:
 
     def qualifies(self, track: Track, threshold: float) -> tuple[bool, str]:
         s = self.settings
+        short = None
         if track.hits < s.min_hits:
-            return False, f"{track.hits} hit(s) < {s.min_hits}"
-        if track.last_ts - track.first_ts < s.min_duration_s:
-            return False, f"lasted {track.last_ts - track.first_ts:.2f}s < {s.min_duration_s}s"
+            short = f"{track.hits} hit(s) < {s.min_hits}"
+        elif track.last_ts - track.first_ts < s.min_duration_s:
+            short = f"lasted {track.last_ts - track.first_ts:.2f}s < {s.min_duration_s}s"
+        if short is not None:
+            best = track.score_max
+            if s.glimpse_score is None or best < s.glimpse_score or best < threshold:
+                return False, short
+            return True, f"a glimpse: {short}, but one detection scores {best:.2f} ≥ {s.glimpse_score:.2f}"
         score = track.score(s.score_top_k)
         if score < threshold:
             return False, f"track score {score:.2f} < {threshold:.2f}"

@@ -9,15 +9,29 @@ def det(x: float, score: float, y: float = 100, w: float = 30, h: float = 80) ->
     return Detection(x, y, x + w, y + h, score)
 
 
-def test_one_confident_frame_is_not_a_person() -> None:
-    tracker = Tracker(TrackingSettings(min_hits=2, score_top_k=3))
-    tracker.update(0.0, [det(10, 0.95)])
+def one_frame_track(settings: TrackingSettings, score: float):
+    tracker = Tracker(settings)
+    tracker.update(0.0, [det(10, score)])
     closed = []
     for i in range(1, 15):
         closed += tracker.update(i * 0.2, [])
     assert len(closed) == 1
-    ok, why = tracker.qualifies(closed[0], 0.5)
+    return tracker, closed[0]
+
+
+def test_one_frame_is_not_a_person_unless_it_is_a_clear_glimpse() -> None:
+    tracker, track = one_frame_track(TrackingSettings(min_hits=2, score_top_k=3, glimpse_score=None), 0.95)
+    ok, why = tracker.qualifies(track, 0.5)
     assert not ok and "hit" in why
+    # A clear glimpse (a person on one frame, or a moving camera that breaks the track) goes to the verifier.
+    tracker, track = one_frame_track(TrackingSettings(min_hits=2, score_top_k=3, glimpse_score=0.65), 0.7)
+    ok, why = tracker.qualifies(track, 0.5)
+    assert ok and "glimpse" in why and "1 hit(s) < 2" in why
+    tracker, track = one_frame_track(TrackingSettings(min_hits=2, score_top_k=3, glimpse_score=0.65), 0.6)
+    assert tracker.qualifies(track, 0.5) == (False, "1 hit(s) < 2")
+    # The camera's own threshold still bounds a glimpse from below.
+    tracker, track = one_frame_track(TrackingSettings(min_hits=2, glimpse_score=0.65), 0.7)
+    assert not tracker.qualifies(track, 0.8)[0]
 
 
 def test_a_walking_person_becomes_a_track_that_qualifies() -> None:
