@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
 import shutil
@@ -122,11 +123,14 @@ class SegmentRecorder:
         self._path: Path | None = None
         self._offset = 0.0
         self._copying = False  # the segment being written is a stream copy
+        # An event opened before the stream gave a usable keyframe (a connection's first one has no time):
+        # its segment starts at the next one.
+        self._awaiting_key = False
         self._clip_fps = fps
 
     @property
     def recording(self) -> bool:
-        return self._writer is not None
+        return self._writer is not None or self._awaiting_key
 
     @property
     def copies(self) -> bool:
@@ -139,6 +143,9 @@ class SegmentRecorder:
             same_stream = packets.template is self._ring.template
             self._ring.add(packets, ts)
             self._pre.clear()  # the packets are the pre-roll: raw frames are not kept
+            if self._awaiting_key:
+                self._start_at_keyframe()
+                return
             # Every packet goes on, even one the ring could not keep (a GOP over its bounds): no hole.
             # A new connection mid-event ends the segment with what the old one gave.
             if self._writer is not None and self._copying and same_stream:
@@ -156,12 +163,16 @@ class SegmentRecorder:
             self._pre.popleft()
 
     def start(self, event_id: str) -> None:
-        if self._writer is not None:
+        if self.recording:
             raise RuntimeError("a segment is already being recorded")
         copied = self._ring.since(self._last_ts - PRE_ROLL_S) if self._last_ts is not None else []
+        folder = self.root / self.camera_id
+        if not copied and not self._pre and self._ring.template is not None:
+            self._path = folder / f"{event_id}{SEGMENT_SUFFIX}"
+            self._awaiting_key = True  # packets come, but no keyframe with a time yet
+            return
         if not copied and not self._pre:
             raise RuntimeError("no frame to start a segment from")
-        folder = self.root / self.camera_id
         self._path = folder / f"{event_id}{SEGMENT_SUFFIX}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -178,6 +189,20 @@ class SegmentRecorder:
         pre, self._pre = list(self._pre), deque(maxlen=PRE_ROLL_MAX_FRAMES)
         for ts, frame in pre:
             self._write(ts - self._offset, frame)
+
+    def _start_at_keyframe(self) -> None:
+        copied = self._ring.since(-math.inf)
+        if not copied:
+            return
+        self._awaiting_key = False
+        try:
+            assert self._path is not None
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = self._copy_writer(copied)
+        except (OSError, ValueError, av.error.FFmpegError) as exc:
+            self._fail("cannot start the segment", exc)
+        for _, packet in copied:
+            self._write(packet)
 
     def _copy_writer(self, copied: list) -> _BackgroundWriter:
         template = self._ring.template
@@ -211,6 +236,8 @@ class SegmentRecorder:
             self._fail("cannot write the segment", exc)
 
     def finish(self) -> ClipRef:
+        if self._awaiting_key:
+            self._fail("cannot write the segment", OSError("the stream gave no keyframe while the event lasted"))
         if self._writer is None or self._path is None:
             raise RuntimeError("no segment is being recorded")
         path = self._path
@@ -228,6 +255,7 @@ class SegmentRecorder:
 
     def abort(self) -> None:
         """Drop the segment being recorded (if any) and its partial file."""
+        self._awaiting_key = False
         if self._writer is not None:
             self._writer.abort()
         if self._path is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.segments import PRE_ROLL_S, SegmentRecorder
+from edge_agent.segments import PRE_ROLL_S, SegmentError, SegmentRecorder
 from edge_agent.sources import Frame, LiveSource, SourceGap, open_clip
 from models.video import PacketBatch, PacketRing, SourcePacket, VideoReader
 from tests.rtsp_server import make_h264_footage
@@ -205,3 +206,44 @@ def test_a_keyframe_without_time_stamp_never_starts_a_segment() -> None:
     ring.add(PacketBatch(template, [first, *(synthetic(i, 10) for i in range(1, 25))]), 2.4)  # type: ignore[arg-type]
     since = ring.since(0.0)
     assert since[0][1] is not first and since[0][1].keyframe and since[0][1].pts == 10
+
+
+def test_an_event_before_the_first_timed_keyframe_starts_its_segment_at_the_next(h264_clip: Path,
+                                                                                 tmp_path: Path) -> None:
+    """As on an RTSP connection: the first keyframe has no time, the event opens at once."""
+    recorder = SegmentRecorder(tmp_path, "cam", fps=5.0)
+    clip = open_clip(str(h264_clip))
+    for index, frame in enumerate(clip.frames(5.0, keep_packets=True)):
+        if frame.ts > 2.5:
+            break
+        assert frame.packets is not None
+        if index == 0:
+            frame.packets.packets[0] = dataclasses.replace(frame.packets.packets[0], pts=None, dts=None, ts=None)
+        recorder.push(frame.ts, frame.image, frame.packets)
+        if index == 0:
+            recorder.start("evt")
+            assert recorder.recording
+    clip.close()
+    ref = recorder.finish()
+    assert ref.offset_s == pytest.approx(1.0, abs=1e-3)  # the next keyframe (one a second)
+    with VideoReader(tmp_path / ref.uri) as reader:
+        times = [ts for ts, _ in reader.decoded()]
+    assert times[0] == 0.0 and times[-1] + ref.offset_s >= 2.4 - 1e-3
+
+
+def test_no_timed_keyframe_while_the_event_lasted_is_a_segment_error(h264_clip: Path, tmp_path: Path) -> None:
+    recorder = SegmentRecorder(tmp_path, "cam", fps=5.0)
+    clip = open_clip(str(h264_clip))
+    for index, frame in enumerate(clip.frames(5.0, keep_packets=True)):
+        assert frame.packets is not None
+        if index == 0:
+            frame.packets.packets[0] = dataclasses.replace(frame.packets.packets[0], pts=None, dts=None, ts=None)
+        recorder.push(frame.ts, frame.image, frame.packets)
+        if index == 0:
+            recorder.start("evt")
+        if frame.ts >= 0.6:
+            break
+    clip.close()
+    with pytest.raises(SegmentError, match="no keyframe"):
+        recorder.finish()
+    assert not recorder.recording and not list(tmp_path.rglob("*.mkv*"))
