@@ -55,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     report["summary"] = eval_summary(report, ds, args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    # What `vigia gate` compares (--candidate-eval / --current-eval / --set-baseline).
+    (args.out / "summary.json").write_text(json.dumps(report["summary"], indent=2))
     write_plot(report, args.out / "report.png")
     for name in ("baseline", "system"):
         part = report[name]
@@ -65,7 +67,8 @@ def _run(args: argparse.Namespace) -> int:
               f"{clips['interval_recall']}, false events {clips['false_events']}; "
               f"detector calls {part['detector_calls']} / frames {part['frames_sampled']}")
     print(f"inference precision {report['inference_precision']} (the model entries record what each ran in)")
-    print(f"report: {args.out / 'report.json'}  plot: {args.out / 'report.png'}")
+    print(f"report: {args.out / 'report.json'}  plot: {args.out / 'report.png'}  gate summary: "
+          f"{args.out / 'summary.json'}")
     return 0
 
 
