@@ -47,13 +47,17 @@ class CrossValidatedHeads:
         return cls(ts, trained, f"leave-clips-out: {len(trained.fold_heads)} folds of whole clips/camera views "
                    f"of training set {ts.samples_sha256[:12]}, seed {seed}, {augment} augmented copies per crop")
 
-    def head_for(self, ds: Dataset, item: ImageItem | ClipItem) -> LearnedHead:
+    def head_for(self, ds: Dataset, item: ImageItem | ClipItem) -> LearnedHead | None:
+        """The head for the item; None when no head could be trained without its fold (the rules judge it)."""
         group = item_group(ds, item)
         fold = self.group_fold.get(group)
         key = str(item.path.relative_to(ds.root))
         if fold is None:
             self.assigned[key] = "all (its group gave no training sample)"
             return self.full
+        if fold not in self.fold_heads:
+            self.assigned[key] = f"rules (no head could be trained without fold {fold})"
+            return None
         self.assigned[key] = f"fold {fold} held out"
         return self.fold_heads[fold]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,43 +122,3 @@ def train_head(
                        float(bias.detach().item()), config.threshold,
                        {"train_config": config.as_dict(), "seed": seed, "samples": n,
                         "persons": int(labels.sum()), "negatives": int(n - labels.sum())})
-
-
-def out_of_fold(
-    x: np.ndarray, labels: np.ndarray, sample_weights: np.ndarray, groups: Sequence[str], *, embedder: str,
-    numeric_features: list[str], config: TrainConfig = TrainConfig(), seed: int = 0,
-    progress: Progress | None = None, augmented: tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[str]] | None = None,
-) -> tuple[np.ndarray, dict[str, LearnedHead]]:
-    """Leave-one-group-out: each sample scored by a head that never saw its group (its clip or camera view).
-
-    `augmented` (x, labels, weights, groups) are extra training rows (augmented crops) that follow their group
-    out of training as well. Returns the out-of-fold probabilities and the head of each held-out group.
-    """
-    groups = np.asarray(list(groups))
-    probs = np.zeros(len(labels), dtype=np.float64)
-    heads: dict[str, LearnedHead] = {}
-    unique = sorted(set(groups.tolist()))
-    for i, group in enumerate(unique):
-        keep = groups != group
-        tx, ty, tw = x[keep], labels[keep], sample_weights[keep]
-        if augmented is not None:
-            ax, ay, aw, ag = augmented
-            akeep = np.asarray(list(ag)) != group
-            tx, ty, tw = np.vstack([tx, ax[akeep]]), np.concatenate([ty, ay[akeep]]), np.concatenate([tw, aw[akeep]])
-        head = train_head(tx, ty, tw, embedder=embedder, numeric_features=numeric_features, config=config, seed=seed)
-        held = ~keep
-        probs[held] = _predict_x(head, x[held])
-        heads[group] = head
-        if progress is not None and (i % 10 == 0 or i == len(unique) - 1):
-            progress(f"cross-validation: group {i + 1}/{len(unique)} ({group})")
-    return probs, heads
-
-
-def _predict_x(head: LearnedHead, x: np.ndarray) -> np.ndarray:
-    z = ((x.astype(np.float64) - head.mean) / head.std) @ head.weights + head.bias
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))

@@ -142,18 +142,8 @@ def train(ts: TrainingSet, embedder: CropEmbedder, *, config: TrainConfig = Trai
     labels, weights, folds = ts.labels, ts.weights, ts.folds
     ax, ay, aw, af, _ = augmented_rows(ts, embedder, augment, seed, progress)
     kw = dict(embedder=embedder.identity, numeric_features=ts.features, config=config, seed=seed)
-    oof = np.zeros(len(labels))
-    fold_heads: dict[int, LearnedHead] = {}
-    for fold in sorted(set(folds.tolist())):
-        keep, akeep = folds != fold, af != fold
-        head = train_head(np.vstack([x[keep], ax[akeep]]), np.concatenate([labels[keep], ay[akeep]]),
-                          np.concatenate([weights[keep], aw[akeep]]), **kw)
-        held = ~keep
-        oof[held] = head.predict(x[held][:, :embedder.dim], [r.features for r, h in zip(ts.rows, held, strict=True)
-                                                             if h])
-        fold_heads[fold] = head
-        progress(f"fold {fold}: trained on {int(keep.sum())} samples (+{int(akeep.sum())} augmented), "
-                 f"scored {int(held.sum())}")
+    oof, fold_heads = fold_scores(x, labels, weights, folds, (ax, ay, aw, af), embedder.dim,
+                                  [r.features for r in ts.rows], progress, **kw)
     head = train_head(np.vstack([x, ax]), np.concatenate([labels, ay]), np.concatenate([weights, aw]), **kw)
     metrics = crop_metrics(ts, oof, config.threshold)
     head.meta.update({"dataset_sha256": ts.samples_sha256, "augment_copies": augment,
@@ -164,13 +154,40 @@ def train(ts: TrainingSet, embedder: CropEmbedder, *, config: TrainConfig = Trai
     return Trained(head, fold_heads, oof, metrics)
 
 
+def fold_scores(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, folds: np.ndarray,
+                augmented: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], dim: int,
+                numeric: list[dict[str, float]], progress: Progress = _quiet,
+                **kw: Any) -> tuple[np.ndarray, dict[int, LearnedHead]]:
+    """One head per fold, trained without it (and without the augmented copies of its crops); each sample's
+    P(person) from the head of its own fold. NaN where no head could be trained without the fold."""
+    ax, ay, aw, af = augmented
+    oof = np.full(len(labels), np.nan)
+    fold_heads: dict[int, LearnedHead] = {}
+    for fold in sorted(set(folds.tolist())):
+        keep, akeep = folds != fold, af != fold
+        if len(set(labels[keep].tolist())) < 2:
+            # Nothing honest can judge this fold: every head would have seen it or lack a class.
+            progress(f"fold {fold}: the other folds hold only one class; its samples get no out-of-fold score")
+            continue
+        head = train_head(np.vstack([x[keep], ax[akeep]]), np.concatenate([labels[keep], ay[akeep]]),
+                          np.concatenate([weights[keep], aw[akeep]]), **kw)
+        held = np.flatnonzero(~keep)
+        oof[held] = head.predict(x[held][:, :dim], [numeric[i] for i in held])
+        fold_heads[fold] = head
+        progress(f"fold {fold}: trained on {int(keep.sum())} samples (+{int(akeep.sum())} augmented), "
+                 f"scored {len(held)}")
+    return oof, fold_heads
+
+
 def crop_metrics(ts: TrainingSet, oof: np.ndarray, threshold: float) -> dict[str, Any]:
     """Out-of-fold person recall and negatives passed, overall and per group."""
     def tally(mask: np.ndarray) -> dict[str, Any]:
-        labels = ts.labels[mask]
-        said = oof[mask] >= threshold
+        scored = mask & ~np.isnan(oof)
+        labels = ts.labels[scored]
+        said = oof[scored] >= threshold
         return {"persons": int(labels.sum()), "persons_found": int((said & (labels == 1)).sum()),
-                "negatives": int((labels == 0).sum()), "negatives_passed": int((said & (labels == 0)).sum())}
+                "negatives": int((labels == 0).sum()), "negatives_passed": int((said & (labels == 0)).sum()),
+                "unscored": int((mask & np.isnan(oof)).sum())}
 
     groups = np.array([r.group for r in ts.rows])
     return {"threshold": threshold, "protocol": "out-of-fold: each crop scored by the head trained without its fold "

@@ -10,7 +10,8 @@ import pytest
 from cloud.verifier.decision import TrackPrior, decide, learned_tiers
 from cloud.verifier.settings import VerifierSettings
 from models.learned.crops import CROP_SIZE, context_crop
-from models.learned.head import LearnedHead, TrainConfig, out_of_fold, train_head
+from models.learned.head import LearnedHead, TrainConfig, train_head
+from models.learned.training import fold_scores
 from tests.unit.test_verifier_decision import SMALL, S, shifted, walk
 
 
@@ -60,17 +61,24 @@ def test_head_learns_reproducibly_and_round_trips(tmp_path):
         train_head(x, np.zeros(len(labels)), np.ones(len(labels)), **kw)
 
 
-def test_out_of_fold_never_scores_a_group_with_a_head_that_saw_it():
+def test_fold_scores_never_score_a_fold_with_a_head_that_saw_it():
     x, labels = separable(60)
-    groups = [f"clip{i // 10}" for i in range(60)]
-    # Poison one group: its labels are inverted. A head that saw it would fit it; out of fold it cannot.
+    folds = np.arange(60) // 10  # six folds of ten
+    # Poison fold 0: its labels are inverted. A head that saw it would fit it; out of fold it cannot.
     poisoned = labels.copy()
     poisoned[:10] = 1 - poisoned[:10]
-    probs, heads = out_of_fold(x, poisoned, np.ones(60), groups, embedder="e", numeric_features=[],
-                               config=TrainConfig(l2=0.1))
-    assert sorted(heads) == sorted(set(groups))
+    augmented = (x[:10] + 0.01, poisoned[:10], np.ones(10), folds[:10])  # augmented twins of fold 0 follow it out
+    probs, heads = fold_scores(x, poisoned, np.ones(60), folds, augmented, 6, [{}] * 60, embedder="e",
+                               numeric_features=[], config=TrainConfig(l2=0.1))
+    assert sorted(heads) == list(range(6))
     held_out_right = ((probs[:10] >= 0.5) == (labels[:10] == 1)).mean()
-    assert held_out_right > 0.8  # scored by heads trained on the other groups, it follows the true class
+    assert held_out_right > 0.8  # scored by heads trained on the other folds, it follows the true class
+    # A fold whose complement holds one class only gets no head and no score, never a leaked one.
+    one_class = np.where(folds == 0, poisoned, 1.0)
+    probs, heads = fold_scores(x, one_class, np.ones(60), folds, augmented, 6, [{}] * 60,
+                               embedder="e", numeric_features=[], config=TrainConfig(l2=0.1))
+    assert sorted(heads) == [1, 2, 3, 4, 5]  # without fold 0 only persons remain
+    assert np.isnan(probs[:10]).all() and not np.isnan(probs[10:]).any()
 
 
 # -- the decision the head drives ------------------------------------------------------------------------

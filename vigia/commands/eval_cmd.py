@@ -89,8 +89,15 @@ def _verifier(args: argparse.Namespace, ds):
     cv = CrossValidatedHeads.train_on(args.learned_cv, embedder, seed=args.seed, augment=args.augment,
                              progress=lambda m: print(m, flush=True))
     stage = LearnedStage(cv.full, embedder)
-    return (Verifier(learned=stage).verify_clip, lambda item: stage.use(cv.head_for(ds, item)),
-            lambda: learned_summary(cv, None))
+    verifier = Verifier(learned=stage)
+
+    def on_item(item) -> None:
+        head = cv.head_for(ds, item)
+        if head is not None:
+            stage.use(head)
+        verifier.learned = stage if head is not None else None
+
+    return verifier.verify_clip, on_item, lambda: learned_summary(cv, None)
 
 
 def labels_sha256(ds) -> str:
