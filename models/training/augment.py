@@ -52,13 +52,13 @@ def _to_u8(img: np.ndarray) -> np.ndarray:
 def _warp(img: np.ndarray, angle: float, scale: float) -> np.ndarray:
     h, w = img.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
-    # Edge replication, as context_crop pads: black corners would be a cue no camera frame has.
-    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Mirrored edges: black corners would be a cue no camera frame has, and replicated ones smear visibly.
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def rotate(img: np.ndarray, rng: np.random.Generator, b: AugmentBounds = DEFAULT_BOUNDS) -> tuple[np.ndarray, str]:
     angle = _u(rng, b.rotate_deg)
-    return _warp(img, angle, 1.0), f"rotate {angle:+.1f}deg"
+    return _warp(img, angle, 1.0), f"rot {angle:+.1f}deg"
 
 
 def flip(img: np.ndarray, rng: np.random.Generator, b: AugmentBounds = DEFAULT_BOUNDS) -> tuple[np.ndarray, str]:
@@ -76,7 +76,7 @@ def brightness_contrast(img: np.ndarray, rng: np.random.Generator,
     f = img.astype(np.float32)
     mean = float(f.mean())
     out = (f - mean) * gain + mean * (1.0 + shift)
-    return _to_u8(out), f"bright {shift:+.0%} contrast x{gain:.2f}"
+    return _to_u8(out), f"bri{shift:+.0%} con{gain:.2f}"
 
 
 def noise(img: np.ndarray, rng: np.random.Generator, b: AugmentBounds = DEFAULT_BOUNDS) -> tuple[np.ndarray, str]:

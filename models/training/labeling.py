@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +28,7 @@ from models.learned.samples import MinedRegion
 LABELING_RULE = __doc__.strip() if __doc__ else ""
 POSITIVE_IOU = 0.5
 NEGATIVE_IOU = 0.1
+PART_OF_PERSON = 0.5  # share of a region's area inside a person box above which it is not a negative
 WEAK_WEIGHT = 0.5
 
 TruthKind = Literal["boxes", "no_person", "person_no_boxes", "ignore"]
@@ -47,6 +49,14 @@ class Labeled:
     label: Literal["person", "negative"]
     label_source: str
     weight: float
+
+
+def _inside_share(region: Sequence[float], box: Sequence[float]) -> float:
+    """The share of `region`'s area that lies inside `box`."""
+    ix = max(0.0, min(region[2], box[2]) - max(region[0], box[0]))
+    iy = max(0.0, min(region[3], box[3]) - max(region[1], box[1]))
+    area = (region[2] - region[0]) * (region[3] - region[1])
+    return ix * iy / area if area > 0 else 0.0
 
 
 def hardness(features: dict[str, float]) -> float:
@@ -80,7 +90,10 @@ def label_regions(regions: list[MinedRegion], truth: FrameTruth, *, interval_pos
         if best >= POSITIVE_IOU:
             out.append(Labeled(r, "person", positive_source, 1.0))
         elif best < NEGATIVE_IOU:
-            out.append(Labeled(r, "negative", positive_source, 1.0))
+            if max((_inside_share(r.box, b) for b in truth.boxes), default=0.0) >= PART_OF_PERSON:
+                dropped["part of a person"] += 1
+            else:
+                out.append(Labeled(r, "negative", positive_source, 1.0))
         else:
             dropped["ambiguous IoU"] += 1
     return out, dropped

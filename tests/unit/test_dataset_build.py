@@ -30,11 +30,12 @@ def test_iou_thresholds_person_negative_ambiguous() -> None:
     regions = [region(PERSON), region([110, 110, 200, 300]),  # IoU 0.81 -> person
                region([150, 100, 250, 300]),  # IoU 0.33 -> ambiguous
                region([400, 400, 450, 480]),  # IoU 0 -> negative
-               region([195, 100, 295, 300])]  # IoU 0.026 -> negative (< 0.1)
+               region([195, 100, 295, 300]),  # IoU 0.026 -> negative (< 0.1)
+               region([150, 260, 190, 300])]  # IoU 0.08 but wholly inside the person (the legs): dropped
     out, dropped = label_regions(regions, FrameTruth("boxes", [PERSON]))
     assert [o.label for o in out] == ["person", "person", "negative", "negative"]
     assert all(o.label_source == "boxes" and o.weight == 1.0 for o in out)
-    assert dropped["ambiguous IoU"] == 1
+    assert dropped["ambiguous IoU"] == 1 and dropped["part of a person"] == 1
 
 
 def test_person_free_items_give_negatives_and_ignored_frames_nothing() -> None:
