@@ -73,6 +73,8 @@ class BuildSettings(BaseModel):
     seed: int = 0
     interval_positives: Literal["top1", "none"] = "top1"
     interval_margin_s: float = Field(default=0.5, ge=0, le=5, description="unsure band around interval ends")
+    clip_box_negatives: bool = Field(default=False, description="negatives from low-IoU regions of boxed clip "
+                                     "frames (off: such ground truth misses people)")
 
 
 @dataclass
@@ -209,7 +211,8 @@ class DatasetBuilder:
                                              self.settings.interval_margin_s, at)
                     self.stats.frames["clip frames"] += 1
                     self._add_frame(frame.image, truth, source="clips", item=item, group=group,
-                                    t=round(frame.ts, 3), tags=list(clip.tags))
+                                    t=round(frame.ts, 3), tags=list(clip.tags),
+                                    box_negatives=self.settings.clip_box_negatives)
         except VideoError as exc:
             self._error(f"{item}: {exc}")
             return
@@ -248,14 +251,16 @@ class DatasetBuilder:
         self.stats.errors.append(message)
 
     def _add_frame(self, frame: np.ndarray, truth: FrameTruth, *, source: str, item: str, group: str,
-                   t: float | None, tags: list[str], sources: tuple[str, str, str] | None = None) -> None:
+                   t: float | None, tags: list[str], sources: tuple[str, str, str] | None = None,
+                   box_negatives: bool = True) -> None:
         if truth.kind == "ignore":
             self.stats.frames[f"ignored: {truth.reason}"] += 1
             return
         regions = self.miner(frame)
         pos_src, neg_src, weak_src = sources or ("boxes", "negative_item", "interval")
         labeled, dropped = label_regions(regions, truth, interval_positives=self.settings.interval_positives,
-                                         positive_source=pos_src, negative_source=neg_src, weak_source=weak_src)
+                                         positive_source=pos_src, negative_source=neg_src, weak_source=weak_src,
+                                         box_negatives=box_negatives)
         self.stats.dropped.update(dropped)
         h, w = frame.shape[:2]
         for lab in labeled:

@@ -67,7 +67,7 @@ def hardness(features: dict[str, float]) -> float:
 
 def label_regions(regions: list[MinedRegion], truth: FrameTruth, *, interval_positives: str = "top1",
                   positive_source: str = "boxes", negative_source: str = "negative_item",
-                  weak_source: str = "interval") -> tuple[list[Labeled], Counter[str]]:
+                  weak_source: str = "interval", box_negatives: bool = True) -> tuple[list[Labeled], Counter[str]]:
     """Labels for the regions of one frame, and the count of regions dropped, by reason."""
     dropped: Counter[str] = Counter()
     if not regions:
@@ -92,6 +92,8 @@ def label_regions(regions: list[MinedRegion], truth: FrameTruth, *, interval_pos
         elif best < NEGATIVE_IOU:
             if max((_inside_share(r.box, b) for b in truth.boxes), default=0.0) >= PART_OF_PERSON:
                 dropped["part of a person"] += 1
+            elif not box_negatives:
+                dropped["low IoU in a boxed clip frame (boxes may miss people)"] += 1
             else:
                 out.append(Labeled(r, "negative", positive_source, 1.0))
         else:

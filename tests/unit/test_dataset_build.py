@@ -36,6 +36,10 @@ def test_iou_thresholds_person_negative_ambiguous() -> None:
     assert [o.label for o in out] == ["person", "person", "negative", "negative"]
     assert all(o.label_source == "boxes" and o.weight == 1.0 for o in out)
     assert dropped["ambiguous IoU"] == 1 and dropped["part of a person"] == 1
+    # Boxed clip frames: their ground truth may miss people, so low-IoU regions are not negatives by default.
+    out, dropped = label_regions(regions, FrameTruth("boxes", [PERSON]), box_negatives=False)
+    assert [o.label for o in out] == ["person", "person"]
+    assert dropped["low IoU in a boxed clip frame (boxes may miss people)"] == 2
 
 
 def test_person_free_items_give_negatives_and_ignored_frames_nothing() -> None:

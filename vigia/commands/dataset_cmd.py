@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--interval-positives", choices=("top1", "none"), default="top1",
                        help="frames inside a person interval without boxes: top region as a weak person, or none")
+    build.add_argument("--clip-box-negatives", action="store_true",
+                       help="also take negatives from low-IoU regions of clip frames with boxes (their ground truth "
+                            "may miss people; off by default)")
     build.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png into OUT")
     build.set_defaults(func=_build)
     sheet = dsub.add_parser("sheet", help="contact sheet of a built dataset: crops and augmented versions")
@@ -64,7 +67,8 @@ def _build(args: argparse.Namespace) -> int:
     try:
         settings = BuildSettings(sample_fps=args.sample_fps, negative_ratio=args.negative_ratio,
                                  max_per_group=args.max_per_group, folds=args.folds, seed=args.seed,
-                                 interval_positives=args.interval_positives)
+                                 interval_positives=args.interval_positives,
+                                 clip_box_negatives=args.clip_box_negatives)
     except ValidationError as exc:
         return _fail("build", describe_validation_error(exc))
     for path in args.labels:
