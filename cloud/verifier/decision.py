@@ -328,15 +328,27 @@ def required_frames(examined: int, settings: VerifierSettings) -> int:
 
 
 def learned_tiers(frames: Sequence[FrameFindings], settings: VerifierSettings) -> list[FrameFindings]:
-    """Copies of the frames judged by the learned head: tier and evidence from P(person), not the hand rules.
+    """Copies of the frames as the learned head judges them (`settings.learned_mode`).
 
-    A hypothesis the head did not score (evidence below `learned_floor`) is nothing.
+    judge: tier and evidence from P(person) alone; a hypothesis the head did not score is nothing.
+    veto: the rules' tiers stand, except that a hypothesis the head finds unlike a person (P below
+    `learned_veto`) is removed (no tier, no walker chain), and one it is sure of (P >= `learned_person`) is a
+    person even where the rules hesitate (a small far person only one model sees).
     """
     out = []
     for frame in frames:
         hyps = []
         for hyp in frame.hypotheses:
             p = hyp.learned if hyp.learned is not None else 0.0
+            if settings.learned_mode == "veto":
+                if hyp.learned is not None and p < settings.learned_veto:
+                    continue
+                if p >= settings.learned_person and hyp.tier != "person":
+                    hyps.append(replace(hyp, members=list(hyp.members), evidence=max(hyp.evidence, p), tier="person",
+                                        explanation=f"learned head P(person) {p:.2f} over [{hyp.explanation}]"))
+                else:
+                    hyps.append(replace(hyp, members=list(hyp.members)))
+                continue
             tier: Tier = ("person" if p >= settings.learned_person
                           else "maybe" if p >= settings.learned_maybe else "none")
             hyps.append(replace(hyp, members=list(hyp.members), evidence=p, tier=tier,
@@ -395,7 +407,7 @@ def decide(
                 counted.append(hyp)
         counted_per_frame.append(counted)
     # The learned head replaces the walker rule: it was trained on the walking animals the rule confirmed.
-    walker_on = settings.walker_rule and not (learned and settings.learned_replaces_walker)
+    walker_on = settings.walker_rule and not (learned and settings.learned_mode == "judge")
     walker = find_walker(frames, counted_per_frame, settings) if walker_on else None
     if walker is not None:
         # Motion corroborates the one model instead of the second architecture: on the walker's frames its

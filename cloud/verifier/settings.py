@@ -192,8 +192,14 @@ class VerifierSettings(BaseModel):
         default=0.5, gt=0, lt=1, description="P(person) from the learned head at which a hypothesis is a person")
     learned_maybe: float = Field(
         default=0.3, gt=0, lt=1, description="P(person) from which a hypothesis is 'maybe' a person")
-    learned_replaces_walker: bool = Field(
-        default=True, description="with a learned head, the walker rule is off (the head judges walking animals)")
+    learned_mode: Literal["judge", "veto"] = Field(
+        default="veto",
+        description="judge: the head's P(person) alone gives each hypothesis its tier, and the walker rule is off; "
+        "veto: the rules' tiers stand (walker included) but the head removes what it finds unlike a person "
+        "(P < learned_veto) and promotes what it is sure of (P >= learned_person)",
+    )
+    learned_veto: float = Field(
+        default=0.2, ge=0, lt=1, description="veto mode: P(person) below which a hypothesis is not a person")
 
     # -- learned false positives -------------------------------------------------------------------
     fp_match_threshold: float = Field(

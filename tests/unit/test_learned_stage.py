@@ -86,27 +86,48 @@ def with_learned(frames, p: float):
     return [replace(f, hypotheses=[replace(h, learned=p) for h in f.hypotheses]) for f in frames]
 
 
+JUDGE = S.model_copy(update={"learned_mode": "judge"})
+
+
 def test_learned_head_judges_instead_of_the_walker_rule():
     frames = walk([0.5, 0.46, 0.48, 0.45, 0.5, 0.47, 0.44, 0.49])
     prior = TrackPrior(2.4, (shifted(SMALL, -36),))
     assert decide(frames, prior, S).decision == "confirmed"  # the walker rule alone confirms it
     # A walking animal: the head says no person, so the walk no longer confirms.
-    animal = decide(with_learned(frames, 0.1), prior, S, learned=True)
+    animal = decide(with_learned(frames, 0.1), prior, JUDGE, learned=True)
     assert animal.decision == "rejected"
     assert not animal.by_walker
     # A person the head believes: confirmed on its own frames, not by the walker rule.
-    person = decide(with_learned(frames, 0.9), prior, S, learned=True)
+    person = decide(with_learned(frames, 0.9), prior, JUDGE, learned=True)
     assert person.decision == "confirmed" and not person.by_walker
     assert any("learned head P(person) 0.90" in r for r in person.reasons)
     # Half-believed: review, not an alert.
-    assert decide(with_learned(frames, 0.4), prior, S, learned=True).decision == "uncertain"
+    assert decide(with_learned(frames, 0.4), prior, JUDGE, learned=True).decision == "uncertain"
+
+
+def test_learned_head_as_a_veto_over_the_rules():
+    frames = walk([0.5, 0.46, 0.48, 0.45, 0.5, 0.47, 0.44, 0.49])
+    prior = TrackPrior(2.4, (shifted(SMALL, -36),))
+    assert S.learned_mode == "veto"
+    # Unlike a person (P < learned_veto): removed, so the walk cannot confirm.
+    assert decide(with_learned(frames, 0.1), prior, S, learned=True).decision == "rejected"
+    # Undecided: the rules stand, the walker rule included.
+    undecided = decide(with_learned(frames, 0.4), prior, S, learned=True)
+    assert undecided.decision == "confirmed" and undecided.by_walker
+    # Sure of it: a person on its own frames, whatever the rules' discount of a single model.
+    sure = decide(with_learned(frames, 0.9), prior, S, learned=True)
+    assert sure.decision == "confirmed" and not sure.by_walker
+    promoted = learned_tiers(with_learned(frames, 0.9), S)[0].hypotheses[0]
+    assert promoted.tier == "person" and "learned head P(person) 0.90 over" in promoted.explanation
 
 
 def test_learned_tiers_do_not_touch_their_input_and_unscored_is_nothing():
     frames = walk([0.9, 0.9, 0.9])
-    tiers = learned_tiers(frames, S)
+    tiers = learned_tiers(frames, JUDGE)
     assert all(h.tier == "none" and h.evidence == 0.0 for f in tiers for h in f.hypotheses)
     assert frames[0].hypotheses[0].evidence > 0.3  # the input keeps its rule evidence
+    # In veto mode a hypothesis the head never saw keeps the rules' judgement.
+    assert [h.tier for h in learned_tiers(frames, S)[0].hypotheses] == [h.tier for h in frames[0].hypotheses]
 
 
 def test_learned_thresholds_are_ordered():
