@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,14 @@ def augmented_rows(ts: TrainingSet, embedder: CropEmbedder, copies: int, seed: i
     return x, ts.labels[idx], ts.weights[idx], ts.folds[idx], idx
 
 
+def group_balanced(ts: TrainingSet, power: float) -> np.ndarray:
+    """The samples' weights divided by (samples in their group) ** power, rescaled to a mean of 1."""
+    groups = [r.group for r in ts.rows]
+    counts = Counter(groups)
+    weights = ts.weights / np.array([counts[g] ** power for g in groups], dtype=np.float64)
+    return weights / weights.mean() if len(weights) else weights
+
+
 def feature_matrix(ts: TrainingSet, names: list[str]) -> np.ndarray:
     return np.array([[r.features.get(n, 0.0) for n in names] for r in ts.rows], dtype=np.float32).reshape(
         len(ts.rows), len(names))
@@ -139,8 +148,10 @@ def train(ts: TrainingSet, embedder: CropEmbedder, *, config: TrainConfig = Trai
           augment: int = 0, progress: Progress = _quiet) -> Trained:
     """The head on every sample, and one head per held-out fold with each sample's out-of-fold score."""
     x = np.hstack([embed_rows(ts, embedder, progress), feature_matrix(ts, ts.features)])
-    labels, weights, folds = ts.labels, ts.weights, ts.folds
-    ax, ay, aw, af, _ = augmented_rows(ts, embedder, augment, seed, progress)
+    labels, folds = ts.labels, ts.folds
+    weights = group_balanced(ts, config.group_power)
+    ax, ay, _aw, af, aidx = augmented_rows(ts, embedder, augment, seed, progress)
+    aw = weights[aidx.astype(int)] if len(aidx) else np.zeros(0)
     kw = dict(embedder=embedder.identity, numeric_features=ts.features, config=config, seed=seed)
     oof, fold_heads = fold_scores(x, labels, weights, folds, (ax, ay, aw, af), embedder.dim,
                                   [r.features for r in ts.rows], progress, **kw)
