@@ -332,8 +332,8 @@ def learned_tiers(frames: Sequence[FrameFindings], settings: VerifierSettings) -
 
     judge: tier and evidence from P(person) alone; a hypothesis the head did not score is nothing.
     veto: the rules' tiers stand, except that a hypothesis the head finds unlike a person (P below
-    `learned_veto`) is removed (no tier, no walker chain), and one it is sure of (P >= `learned_person`) is a
-    person even where the rules hesitate (a small far person only one model sees).
+    `learned_veto`) is removed (no tier, no walker chain), and one it is sure of is a
+    person even where the rules hesitate (P >= `learned_promote`: a small far person only one model sees).
     """
     out = []
     for frame in frames:
@@ -343,7 +343,7 @@ def learned_tiers(frames: Sequence[FrameFindings], settings: VerifierSettings) -
             if settings.learned_mode == "veto":
                 if hyp.learned is not None and p < settings.learned_veto:
                     continue
-                if p >= settings.learned_person and hyp.tier != "person":
+                if p >= settings.learned_promote and hyp.tier != "person":
                     hyps.append(replace(hyp, members=list(hyp.members), evidence=max(hyp.evidence, p), tier="person",
                                         explanation=f"learned head P(person) {p:.2f} over [{hyp.explanation}]"))
                 else:

@@ -189,14 +189,17 @@ class VerifierSettings(BaseModel):
         "nothing when it judges); the dataset builder mines at the same floor",
     )
     learned_person: float = Field(
-        default=0.5, gt=0, lt=1, description="P(person) from the learned head at which a hypothesis is a person")
+        default=0.5, gt=0, lt=1, description="judge mode: P(person) at which a hypothesis is a person")
     learned_maybe: float = Field(
-        default=0.3, gt=0, lt=1, description="P(person) from which a hypothesis is 'maybe' a person")
+        default=0.3, gt=0, lt=1, description="judge mode: P(person) from which a hypothesis is 'maybe' a person")
+    learned_promote: float = Field(
+        default=0.9, gt=0, le=1,
+        description="veto mode: P(person) at which a hypothesis the rules hesitate over is a person (1 = never)")
     learned_mode: Literal["judge", "veto"] = Field(
         default="veto",
         description="judge: the head's P(person) alone gives each hypothesis its tier, and the walker rule is off; "
         "veto: the rules' tiers stand (walker included) but the head removes what it finds unlike a person "
-        "(P < learned_veto) and promotes what it is sure of (P >= learned_person)",
+        "(P < learned_veto) and promotes what it is sure of (P >= learned_promote)",
     )
     learned_veto: float = Field(
         default=0.2, ge=0, lt=1, description="veto mode: P(person) below which a hypothesis is not a person")

@@ -18,7 +18,7 @@ def embedder():
     from models.prepare import find_prepared
 
     try:
-        find_prepared("ssd-mobilenet-v2-coco")
+        find_prepared("ssdlite-person")
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     return CropEmbedder(threads=2)

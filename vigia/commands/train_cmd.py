@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="writes head.json and training-report.json here")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--augment", type=int, default=2, help="augmented copies of each crop added to training")
-    parser.add_argument("--l2", type=float, default=1.0, help="weight decay on the standardised features")
+    parser.add_argument("--l2", type=float, default=0.3, help="weight decay on the standardised features")
     parser.add_argument("--threshold", type=float, default=0.5, help="P(person) the cross-validation counts at")
     parser.add_argument("--register", action="store_true", help="add the head to the model registry as a candidate")
     parser.add_argument("--registry", type=Path, help="registry folder (default VIGIA_REGISTRY_DIR / .cache/registry)")
