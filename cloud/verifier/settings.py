@@ -202,7 +202,7 @@ class VerifierSettings(BaseModel):
         "(P < learned_veto) and promotes what it is sure of (P >= learned_promote)",
     )
     learned_veto: float = Field(
-        default=0.2, ge=0, lt=1, description="veto mode: P(person) below which a hypothesis is not a person")
+        default=0.3, ge=0, lt=1, description="veto mode: P(person) below which a hypothesis is not a person")
 
     # -- learned false positives -------------------------------------------------------------------
     fp_match_threshold: float = Field(

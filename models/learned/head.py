@@ -76,9 +76,10 @@ class TrainConfig:
     # Weight decay on the standardised inputs, against the weighted mean loss. Strong, because samples are few
     # and the frames of one clip are near copies: weak decay fits clips, not people (leave-clips-out showed it).
     l2: float = 0.3
-    # Each sample's weight is divided by (samples of its clip/camera group) ** group_power, so one long clip
-    # with hundreds of big, easy people does not drown the few small and night ones.
-    group_power: float = 0.5
+    # Each sample's weight is divided by (samples of its clip/camera group) ** group_power (1: every group
+    # weighs the same), so one long clip with hundreds of big, easy people does not drown the few small and
+    # night ones.
+    group_power: float = 1.0
     max_iter: int = 200
     balance: bool = True  # each class weighs the same in total
     threshold: float = 0.5

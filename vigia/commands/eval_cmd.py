@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="stage system: train the learned head on this training set (`vigia dataset build`) "
                          "fold by fold and judge each item with the head that never saw its clip or camera view")
     parser.add_argument("--seed", type=int, default=0, help="training seed for --learned-cv")
-    parser.add_argument("--augment", type=int, default=0, help="augmented copies per crop for --learned-cv")
+    parser.add_argument("--augment", type=int, default=2,
+                        help="augmented copies per crop for --learned-cv (as `vigia train`)")
     parser.set_defaults(func=_run)
 
 
