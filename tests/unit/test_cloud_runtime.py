@@ -113,7 +113,7 @@ def test_real_verify_adapter_maps_unreadable_clips(monkeypatch: pytest.MonkeyPat
 
     class FakeVerifier:
         def __init__(self, **kwargs) -> None:
-            seen.append(("init", sorted(kwargs)))
+            seen.append(("init", sorted(kwargs), kwargs.get("learned")))
 
         def verify(self, candidate, frames):
             seen.append(("frames", [(t, f.shape) for t, f in frames]))
@@ -124,9 +124,29 @@ def test_real_verify_adapter_maps_unreadable_clips(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(verifier_pkg, "Verifier", FakeVerifier)
     verify = real_verify(CloudSettings(store="local", data_dir=tmp_path))
-    assert seen == [("init", ["fp_memories", "settings"])]  # the embedded default consults the FP memories
+    # The embedded default consults the FP memories; no learned head unless VIGIA_VERIFIER_LEARNED_HEAD names one.
+    assert seen == [("init", ["fp_memories", "learned", "settings"], None)]
     seen.clear()
     assert verify(make_candidate(score=0.9), None).decision == "confirmed"
     assert seen == [("frames", [(0.0, (24, 32, 3))])]
     with pytest.raises(ClipUnreadable, match="corrupt"):
         verify(make_candidate(), tmp_path / "x.avi")
+
+
+def test_a_learned_head_is_loaded_only_with_its_checksum_pinned(tmp_path: Path) -> None:
+    import numpy as np
+
+    from cloud.runtime.verifier_adapter import learned_stage
+    from cloud.verifier.settings import VerifierConfigError, VerifierEnv
+    from models.learned.head import LearnedHead
+
+    head = tmp_path / "head.json"
+    digest = LearnedHead("e", [], np.zeros(1), np.ones(1), np.zeros(1), 0.0).save(head)
+    assert learned_stage(VerifierEnv.from_environment()) is None
+    with pytest.raises(VerifierConfigError, match="LEARNED_HEAD_SHA256"):
+        learned_stage(VerifierEnv.from_environment(learned_head=str(head)))
+    with pytest.raises(VerifierConfigError, match="sha256 differs"):
+        learned_stage(VerifierEnv.from_environment(learned_head=str(head), learned_head_sha256="0" * 64))
+    with pytest.raises(VerifierConfigError, match="LEARNED_HEAD_SHA256"):
+        VerifierEnv.from_environment(learned_head=str(head), learned_head_sha256="not-hex")
+    assert len(digest) == 64
