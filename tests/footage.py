@@ -35,3 +35,8 @@ def cut(src: Path, dst: Path, seconds: float) -> Path:
     """The first `seconds` of `src` as an MJPG AVI at `dst`."""
     frames, fps = first_seconds(src, seconds)
     return write_clip(dst, frames, fps)
+
+
+def ramp_clip(path: Path, frames: int, fps: float, step: int = 1) -> Path:
+    """A tiny 64x48 MJPG clip whose frame i is uniformly grey i * step: each frame names itself."""
+    return write_clip(path, [np.full((48, 64, 3), i * step, np.uint8) for i in range(frames)], fps)

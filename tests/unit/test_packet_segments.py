@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 
 from edge_agent.segments import PRE_ROLL_S, SegmentError, SegmentRecorder
 from edge_agent.sources import Frame, LiveSource, SourceGap, open_clip
 from models.video import PacketBatch, PacketRing, SourcePacket, VideoReader
+from tests.footage import ramp_clip
 from tests.rtsp_server import make_h264_footage
 
 
@@ -154,10 +154,7 @@ def test_ring_drops_a_gop_over_its_bounds_and_waits_for_the_next_keyframe() -> N
 def test_dropped_frames_hand_their_packets_on(tmp_path: Path) -> None:
     """A slow consumer skips pictures, never packets: the segment must not have holes."""
     path = tmp_path / "c.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
-    for i in range(30):
-        writer.write(np.full((48, 64, 3), i * 8, np.uint8))
-    writer.release()
+    ramp_clip(path, 30, 10.0, 8)
     random.seed(7)
     source = LiveSource(str(path), "cam", 50.0, queue_size=2, backoff_min_s=600, backoff_max_s=600)
     stop = threading.Event()

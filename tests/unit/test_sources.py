@@ -7,11 +7,11 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from edge_agent.sources import Frame, LiveSource, SourceError, SourceGap, is_live, iter_clip_uris, open_clip
+from tests.footage import ramp_clip
 
 
 def test_unreadable_inputs_get_clear_errors(tmp_path: Path) -> None:
@@ -28,10 +28,7 @@ def test_unreadable_inputs_get_clear_errors(tmp_path: Path) -> None:
 
 def test_sampling_follows_time_stamps(tmp_path: Path) -> None:
     path = tmp_path / "c.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, (64, 48))
-    for i in range(100):  # 4 s at 25 fps
-        writer.write(np.full((48, 64, 3), i, np.uint8))
-    writer.release()
+    ramp_clip(path, 100, 25.0)  # 4 s at 25 fps
     frames = list(open_clip(str(path)).frames(5.0))
     assert len(frames) == 20
     gaps = np.diff([f.ts for f in frames])
@@ -53,10 +50,7 @@ def test_folder_is_read_in_name_order(tmp_path: Path) -> None:
 
 def test_file_frames_carry_wall_time(tmp_path: Path) -> None:
     path = tmp_path / "c.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
-    for i in range(20):
-        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
-    writer.release()
+    ramp_clip(path, 20, 10.0, 10)
     clip = open_clip(str(path))
     frames = list(clip.frames(5.0))
     assert [round(f.ts, 3) for f in frames[:3]] == [0.0, 0.2, 0.4]
@@ -122,10 +116,7 @@ def test_credentials_never_reach_logs_or_status(caplog: pytest.LogCaptureFixture
 def test_slow_consumer_gets_the_newest_frames_and_drops_are_counted(tmp_path: Path) -> None:
     """A file read as a live source decodes as fast as it can; nobody consumes until it has ended."""
     path = tmp_path / "c.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
-    for i in range(30):
-        writer.write(np.full((48, 64, 3), i * 8, np.uint8))
-    writer.release()
+    ramp_clip(path, 30, 10.0, 8)
     random.seed(7)  # the backoff's full jitter: a long wait before the second connection
     source = LiveSource(str(path), "cam", 50.0, queue_size=2, backoff_min_s=600, backoff_max_s=600)
     stop = threading.Event()
