@@ -23,15 +23,20 @@ def _is_source_checkout(root: Path) -> bool:
         return False
 
 
-def models_root() -> Path:
-    """VIGIA_MODELS_DIR, else <checkout>/.cache/models, else $XDG_CACHE_HOME (or ~/.cache)/vigia/models."""
-    env = os.environ.get(ENV_VAR)
+def cache_root(name: str, env_var: str) -> Path:
+    """$env_var, else <checkout>/.cache/<name>, else $XDG_CACHE_HOME (or ~/.cache)/vigia/<name>."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
     if _is_source_checkout(_CHECKOUT):
-        return _CHECKOUT / ".cache" / "models"
+        return _CHECKOUT / ".cache" / name
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "vigia" / "models"
+    return base / "vigia" / name
+
+
+def models_root() -> Path:
+    """VIGIA_MODELS_DIR, else <checkout>/.cache/models, else $XDG_CACHE_HOME (or ~/.cache)/vigia/models."""
+    return cache_root("models", ENV_VAR)
 
 
 def model_dir(model_id: str, version: str, precision: str, root: Path | None = None) -> Path:

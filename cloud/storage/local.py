@@ -10,23 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cloud.storage.keys import validate_key
+from models.files import atomic_write
 
 TAGS_SUFFIX = ".tags.json"
-
-
-def _atomic_write(dest: Path, data: bytes) -> None:
-    """Write beside, then rename: a reader never sees half a clip."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FolderObjectStore:
@@ -41,11 +27,11 @@ class FolderObjectStore:
 
     def _put_tags(self, path: Path, tags: Mapping[str, str], content_type: str) -> None:
         meta = {"tags": dict(tags), "content_type": content_type}
-        _atomic_write(path.with_name(path.name + TAGS_SUFFIX), json.dumps(meta, sort_keys=True).encode())
+        atomic_write(path.with_name(path.name + TAGS_SUFFIX), json.dumps(meta, sort_keys=True).encode())
 
     def put_bytes(self, key: str, data: bytes, content_type: str, tags: Mapping[str, str]) -> str:
         path = self.path_for(key)
-        _atomic_write(path, data)
+        atomic_write(path, data)
         self._put_tags(path, tags, content_type)
         return path.as_uri()
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from models.files import atomic_write
 from models.learned.gate import GateResult
+from models.paths import cache_root
 
 log = logging.getLogger(__name__)
 ENV_VAR = "VIGIA_REGISTRY_DIR"
@@ -30,7 +30,6 @@ REGISTRY_FILE = "registry.json"
 SCHEMA_VERSION = 1
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_CHECKOUT = Path(__file__).resolve().parents[2]
 
 Status = Literal["candidate", "rejected", "canary", "in_service", "retired"]
 Action = Literal["register", "gate_passed", "gate_failed", "canary", "all", "rollback"]
@@ -134,29 +133,7 @@ class RegistryFile(BaseModel):
 
 def default_root() -> Path:
     """VIGIA_REGISTRY_DIR, else <checkout>/.cache/registry (source checkout), else ~/.cache/vigia/registry."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    from models.paths import _is_source_checkout
-
-    if _is_source_checkout(_CHECKOUT):
-        return _CHECKOUT / ".cache" / "registry"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "vigia" / "registry"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return cache_root("registry", ENV_VAR)
 
 
 def _now() -> datetime:
@@ -186,7 +163,7 @@ class Registry:
             raise RegistryError(f"{self.path} is corrupt ({detail}); fix or restore it, it is not reset") from exc
 
     def _save(self, data: RegistryFile) -> None:
-        _atomic_write(self.path, (data.model_dump_json(indent=2) + "\n").encode())
+        atomic_write(self.path, (data.model_dump_json(indent=2) + "\n").encode())
 
     @staticmethod
     def _find(data: RegistryFile, version: str) -> VersionEntry:
@@ -252,7 +229,7 @@ class Registry:
         while version in taken:  # two candidates from the same parent: the next free number
             version = bump_version(version, bump)
         target = self.root / "versions" / version / artifact.name
-        _atomic_write(target, artifact.read_bytes())
+        atomic_write(target, artifact.read_bytes())
         entry = VersionEntry(
             version=version, created_at=_now(), parent=parent.version if parent else None, artifact=artifact.name,
             artifact_sha256=file_sha256(target), dataset_sha256=dataset_sha256, seed=seed, config=config,
