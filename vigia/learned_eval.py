@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cloud.verifier.learned import LearnedStage
 from models.evaluation.dataset import ClipItem, Dataset, ImageItem
 from models.learned.embedder import CropEmbedder
 from models.learned.head import LearnedHead, TrainConfig
@@ -67,9 +66,3 @@ def learned_summary(cv: CrossValidatedHeads | None, head_path: Path | None) -> d
         return {"mode": "leave-clips-out", "protocol": cv.protocol, "training_set": cv.ts.samples_sha256,
                 "crop_metrics": cv.crop_metrics["overall"], "heads_per_item": cv.assigned}
     return {"mode": "one head", "head": str(head_path)}
-
-
-def stage_for(head_path: Path | None, embedder: CropEmbedder | None = None) -> LearnedStage | None:
-    if head_path is None:
-        return None
-    return LearnedStage.from_file(head_path, embedder=embedder)
