@@ -16,9 +16,11 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from contracts import TrackingSettings, TrackStats
 from models.detector import Detection
-from models.fp_memory import iou
+from models.geometry import iou_matrix
 
 RECENT_POINTS = 32  # enough for the snapshot boxes and the last position; older points live in the aggregates
 TOP_K_KEPT = 50  # TrackingSettings.score_top_k is at most 50
@@ -127,32 +129,35 @@ class Tracker:
         self.active: list[Track] = []
         self._next_id = 1
 
-    def _affinity(self, track: Track, det: Detection) -> float:
-        last = track.last.det
-        overlap = iou(last.as_xyxy(), det.as_xyxy())
-        if overlap >= self.settings.match_iou:
-            return 1.0 + overlap
-        (ax, ay), (bx, by) = _centre(last), _centre(det)
-        scale = max(last.height, det.height, 1.0)
-        size_ratio = min(last.height, det.height) / scale
-        distance = math.hypot(ax - bx, ay - by) / scale
-        if distance < 0.75 and size_ratio > 0.5:
-            return 1.0 - distance
-        return 0.0
+    def _affinities(self, detections: list[Detection]) -> np.ndarray:
+        """(tracks, detections): 1 + IoU where boxes overlap enough, else 1 - centre distance (in box heights)
+        for a near box of similar size, else 0. One array pass: a crowd is dozens of tracks times boxes."""
+        last = np.array([t.last.det.as_xyxy() for t in self.active], np.float64).reshape(-1, 4)
+        boxes = np.array([d.as_xyxy() for d in detections], np.float64).reshape(-1, 4)
+        overlap = iou_matrix(last, boxes)
+        h_last, h_det = last[:, 3] - last[:, 1], boxes[:, 3] - boxes[:, 1]
+        scale = np.maximum(np.maximum(h_last[:, None], h_det[None, :]), 1.0)
+        size_ratio = np.minimum(h_last[:, None], h_det[None, :]) / scale
+        dx = (last[:, None, 0] + last[:, None, 2] - boxes[None, :, 0] - boxes[None, :, 2]) / 2
+        dy = (last[:, None, 1] + last[:, None, 3] - boxes[None, :, 1] - boxes[None, :, 3]) / 2
+        distance = np.hypot(dx, dy) / scale
+        near = np.where((distance < 0.75) & (size_ratio > 0.5), 1.0 - distance, 0.0)
+        return np.where(overlap >= self.settings.match_iou, 1.0 + overlap, near)
 
     def update(self, ts: float, detections: list[Detection]) -> list[Track]:
         """Feed one frame where the detector ran; returns tracks closed by this frame."""
         for track in self.active:
             track.frames_seen += 1
-        pairs = sorted(
-            ((self._affinity(t, d), ti, di) for ti, t in enumerate(self.active) for di, d in enumerate(detections)),
-            reverse=True,
-        )
+        pairs: list[tuple[int, int]] = []
+        if self.active and detections:
+            affinity = self._affinities(detections)
+            rows, cols = np.nonzero(affinity > 0)
+            # Best affinity first; ties go to the later track and box, as a reverse sort of tuples would.
+            order = np.lexsort((-cols, -rows, -affinity[rows, cols]))
+            pairs = [(int(rows[k]), int(cols[k])) for k in order]
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
-        for affinity, ti, di in pairs:
-            if affinity <= 0:
-                break
+        for ti, di in pairs:
             if ti in used_tracks or di in used_dets:
                 continue
             used_tracks.add(ti)

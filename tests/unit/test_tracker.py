@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import math
+import random
+
 from contracts import TrackingSettings
 from edge_agent.tracker import Tracker
 from models.detector import Detection
+from models.geometry import iou
 
 
 def det(x: float, score: float, y: float = 100, w: float = 30, h: float = 80) -> Detection:
@@ -85,3 +89,42 @@ def test_a_crowd_of_boxes_cannot_grow_the_tracker_without_bound() -> None:
     crowd = [det(x * 40.0, 0.5 + (x % 10) / 100, y=(x // 20) * 90.0) for x in range(400)]
     closed = tracker.update(0.0, crowd)
     assert len(tracker.active) == MAX_ACTIVE_TRACKS and len(closed) == 400 - MAX_ACTIVE_TRACKS
+
+
+def _reference_affinity(settings: TrackingSettings, last: Detection, new: Detection) -> float:
+    """The matching rule written pair by pair, as the module doc states it."""
+    overlap = iou(last.as_xyxy(), new.as_xyxy())
+    if overlap >= settings.match_iou:
+        return 1.0 + overlap
+    scale = max(last.height, new.height, 1.0)
+    centre = math.hypot((last.x1 + last.x2 - new.x1 - new.x2) / 2, (last.y1 + last.y2 - new.y1 - new.y2) / 2)
+    distance = centre / scale
+    return 1.0 - distance if distance < 0.75 and min(last.height, new.height) / scale > 0.5 else 0.0
+
+
+def test_array_matching_follows_the_pairwise_rule_on_random_walkers() -> None:
+    settings = TrackingSettings()
+    rng = random.Random(7)
+    walkers = [[rng.uniform(0, 600), rng.uniform(0, 400), rng.uniform(20, 120)] for _ in range(12)]
+    tracker = Tracker(settings)
+    for step in range(60):
+        frame = []
+        for w in walkers:
+            w[0] += rng.uniform(-25, 25)
+            w[1] += rng.uniform(-10, 10)
+            if rng.random() < 0.8:  # some frames miss a walker
+                frame.append(Detection(w[0], w[1], w[0] + w[2] / 2.5, w[1] + w[2], 0.6))
+        before = {t.track_id: t.last.det for t in tracker.active}
+        tracker.update(step * 0.2, frame)
+        # Every continued track took the box the greedy pairwise rule gives it.
+        taken: set[int] = set()
+        pairs = sorted(((_reference_affinity(settings, last, d), tid, di)
+                        for tid, last in before.items() for di, d in enumerate(frame)), reverse=True)
+        expected: dict[int, int] = {}
+        for affinity, tid, di in pairs:
+            if affinity > 0 and tid not in expected and di not in taken:
+                expected[tid] = di
+                taken.add(di)
+        got = {t.track_id: frame.index(t.last.det) for t in tracker.active
+               if t.track_id in before and t.last_ts == step * 0.2}
+        assert got == expected
