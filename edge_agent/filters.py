@@ -45,6 +45,8 @@ class DetectionFilter:
                 return FilterVerdict(det, False, f"aspect {aspect:.2f} < min {self.settings.min_aspect}")
             if aspect > self.settings.max_aspect:
                 return FilterVerdict(det, False, f"aspect {aspect:.2f} > max {self.settings.max_aspect}")
+        if not self._zones and not self._masks:  # the usual case: no geometry object per box per frame
+            return FilterVerdict(det, True, "")
         foot = Point(*det.bottom_centre)
         if self._zones and not any(z.covers(foot) for z in self._zones):
             return FilterVerdict(det, False, "outside every inclusion zone")
