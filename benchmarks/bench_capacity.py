@@ -48,6 +48,7 @@ from contracts import CameraConfig, GatewayConfig  # noqa: E402
 from edge_agent.agent import EdgeAgent  # noqa: E402
 from edge_agent.config_provider import StaticConfig  # noqa: E402
 from edge_agent.outbox import Outbox  # noqa: E402
+from edge_agent.process_tuning import tune_gateway_process  # noqa: E402
 from edge_agent.settings import AgentSettings  # noqa: E402
 from edge_agent.sources import Frame, LiveSource  # noqa: E402
 from edge_agent.supervisor import Supervisor  # noqa: E402
@@ -225,6 +226,7 @@ def main() -> int:
     parser.add_argument("--encode-segments", action="store_true",
                         help="re-encode event segments (libx264) instead of copying the source's packets")
     args = parser.parse_args()
+    tune_gateway_process()  # what `vigia edge run` sets before its threads start
     global KEEP_PACKETS
     KEEP_PACKETS = not args.encode_segments
     if args.quick:

@@ -27,6 +27,7 @@ import numpy as np
 from contracts import CameraConfig, GatewayConfig
 from edge_agent.agent import EdgeAgent
 from edge_agent.config_provider import StaticConfig
+from edge_agent.process_tuning import tune_gateway_process
 from edge_agent.settings import AgentSettings
 from models.catalog import GATEWAY_MODEL
 from models.detector import PersonDetector
@@ -91,6 +92,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="4 s raw windows, no clip_mode=source variant (about 3 minutes for one precision)")
     args = parser.parse_args()
+    tune_gateway_process()  # what `vigia edge run` sets before its threads start
     if args.quick:
         args.seconds = min(args.seconds, 4.0)
     clip = vtest_path()

@@ -60,6 +60,7 @@ from edge_agent.agent import EdgeAgent  # noqa: E402
 from edge_agent.camera import CameraSession  # noqa: E402
 from edge_agent.config_provider import StaticConfig  # noqa: E402
 from edge_agent.outbox import Outbox  # noqa: E402
+from edge_agent.process_tuning import tune_gateway_process  # noqa: E402
 from edge_agent.retention import Housekeeper, RetentionSettings  # noqa: E402
 from edge_agent.settings import AgentSettings  # noqa: E402
 from edge_agent.supervisor import Supervisor  # noqa: E402
@@ -293,6 +294,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     parser.add_argument("--name", default="soak")
     args = parser.parse_args()
+    tune_gateway_process()  # what `vigia edge run` sets before its threads start
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # SIGTERM ends the run through the `finally` below: the RTSP server subprocesses must not outlive it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

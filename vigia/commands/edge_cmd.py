@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -210,28 +209,12 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives threads their own malloc arenas (up to 8 per core); with a dozen camera, decoder and encoder
-    threads they fragment, and a 24-camera-hour soak grew by ~100 MiB; with 2 it stayed flat. Applies to the
-    arenas made after the call, so call it before any thread starts (MALLOC_ARENA_MAX in the environment,
-    as the Greengrass recipe sets it, does the same from the first allocation)."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        ctypes.CDLL(name).mallopt(-8, arenas)  # M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
-        pass
-
-
 def _run_agent(args: argparse.Namespace) -> int:
+    from edge_agent.process_tuning import tune_gateway_process
     from edge_agent.retention import Housekeeper
     from edge_agent.supervisor import Supervisor
 
-    limit_malloc_arenas()
+    tune_gateway_process()
     sources, initial = _sources(args)
     uploader = build_clip_uploader(args)  # before connecting: a bad option fails fast
     stop = threading.Event()
