@@ -50,7 +50,11 @@ $(CHECKOV):
 	.cache/checkov/bin/pip install -q --disable-pip-version-check checkov
 
 test: services models lint $(CHECKOV)
-	CHECKOV=$(CURDIR)/$(CHECKOV) $(BIN)/python -m pytest -q
+	@# If a native library kills pytest, the last lines name the test that was running.
+	@rm -f .cache/running-test
+	CHECKOV=$(CURDIR)/$(CHECKOV) VIGIA_RUNNING_TEST_FILE=$(CURDIR)/.cache/running-test $(BIN)/python -m pytest -q \
+		|| { rc=$$?; echo "pytest exited with status $$rc; the test running last: $$(cat .cache/running-test 2>/dev/null)"; \
+		     exit $$rc; }
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
+import sys
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
 from models.sample_media import fetch_opencv_doc, opencv_doc_dir
+
+# When a native library kills the run (abort, segfault), say which test was running: the crashing thread's
+# stack (not every thread's: CI shows only the tail of the output) and the test's id in a file `make test`
+# prints. pytest's own faulthandler plugin is off (pyproject addopts) so that this one is the only handler.
+RUNNING_TEST_FILE = os.environ.get("VIGIA_RUNNING_TEST_FILE")
+_CRASH_STDERR = pytest.StashKey[TextIO]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # a duplicate of the real stderr: pytest redirects fd 2 into its capture file while a test runs
+    stderr = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+    config.stash[_CRASH_STDERR] = stderr
+    faulthandler.enable(file=stderr, all_threads=False)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    faulthandler.disable()
+    config.stash[_CRASH_STDERR].close()
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple) -> None:
+    if RUNNING_TEST_FILE:
+        Path(RUNNING_TEST_FILE).write_text(nodeid + "\n")
 
 
 @pytest.fixture(scope="session")
