@@ -115,8 +115,40 @@ def nms(detections: Sequence[Detection], iou: float) -> list[Detection]:
         return list(detections)
     boxes = [[d.x1, d.y1, d.width, d.height] for d in detections]
     scores = [d.score for d in detections]
-    keep = cv2.dnn.NMSBoxes(boxes, scores, 0.0, iou)
-    return sorted((detections[int(i)] for i in np.asarray(keep).ravel()), key=lambda d: -d.score)
+    return sorted((detections[i] for i in _nms_keep(boxes, scores, iou)), key=lambda d: -d.score)
+
+
+def nms_arrays(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> list[Detection]:
+    """`nms` of boxes given as arrays (N, 4 as x1 y1 x2 y2; N scores), the same result: only the boxes kept
+    become Detection objects (a crowded frame has ~150 boxes above the score floor, ~50 survive)."""
+    if len(scores) <= 1:
+        return [Detection(*box, score) for box, score in zip(xyxy.tolist(), scores.tolist(), strict=True)]
+    x1, y1, x2, y2 = xyxy.T
+    boxes = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1).tolist()
+    kept = _nms_keep(boxes, scores.tolist(), iou)
+    out = [Detection(*xyxy[i].tolist(), float(scores[i])) for i in kept]
+    return sorted(out, key=lambda d: -d.score)
+
+
+def _nms_keep(xywh: list[list[float]], scores: list[float], iou: float) -> list[int]:
+    return [int(i) for i in np.asarray(cv2.dnn.NMSBoxes(xywh, scores, 0.0, iou)).ravel()]
+
+
+def decode_detections(boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float, max_candidates: int,
+                      nms_iou: float) -> list[Detection]:
+    """The network's outputs for one region (boxes [A, 4] as normalised ymin xmin ymax xmax, person scores [A])
+    as detections in frame pixels: scores at or above `floor`, at most `max_candidates`, after NMS, best first."""
+    keep = np.flatnonzero(scores >= floor)
+    if keep.size > max_candidates:
+        keep = keep[np.argsort(-scores[keep])[:max_candidates]]
+    # One array pass, not a loop over boxes. vtest.avi, per region: at the verifier's floor 0.1 (~34 boxes)
+    # 0.50 -> 0.24 ms of CPU, at the lowest floor 0.05 (~150 boxes) 2.0 -> 0.6 ms; at the gateway's default
+    # 0.3 (~6 boxes) both take 0.13 ms.
+    ymin, xmin, ymax, xmax = np.clip(boxes[keep], 0.0, 1.0).astype(np.float64).T
+    valid = (xmax > xmin) & (ymax > ymin)
+    x0, y0, w, h = region
+    xyxy = np.stack([x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h], axis=1)[valid]
+    return nms_arrays(xyxy, scores[keep][valid].astype(np.float64), nms_iou)
 
 
 @dataclass
@@ -186,18 +218,8 @@ class PersonDetector:
     def postprocess(
         self, boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float | None = None
     ) -> list[Detection]:
-        floor = self.score_floor if floor is None else floor
-        keep = np.flatnonzero(scores >= floor)
-        if keep.size > self.max_candidates:
-            keep = keep[np.argsort(-scores[keep])[: self.max_candidates]]
-        x0, y0, w, h = region
-        out = []
-        for i in keep:
-            ymin, xmin, ymax, xmax = (float(v) for v in np.clip(boxes[i], 0.0, 1.0))
-            if xmax <= xmin or ymax <= ymin:
-                continue
-            out.append(Detection(x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h, float(scores[i])))
-        return nms(out, self.nms_iou)
+        return decode_detections(boxes, scores, region, self.score_floor if floor is None else floor,
+                                 self.max_candidates, self.nms_iou)
 
     def merge(self, parts: Sequence[list[Detection]]) -> list[Detection]:
         flat = [d for part in parts for d in part]
