@@ -113,25 +113,19 @@ def tile_regions(width: int, height: int, grid: int = 2, overlap: float = 0.25) 
 def nms(detections: Sequence[Detection], iou: float) -> list[Detection]:
     if len(detections) <= 1:
         return list(detections)
-    boxes = [[d.x1, d.y1, d.width, d.height] for d in detections]
-    scores = [d.score for d in detections]
-    return sorted((detections[i] for i in _nms_keep(boxes, scores, iou)), key=lambda d: -d.score)
+    xyxy = np.array([d.as_xyxy() for d in detections], np.float64)
+    return nms_arrays(xyxy, np.array([d.score for d in detections], np.float64), iou)
 
 
 def nms_arrays(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> list[Detection]:
-    """`nms` of boxes given as arrays (N, 4 as x1 y1 x2 y2; N scores), the same result: only the boxes kept
+    """`nms` of boxes given as arrays (N, 4 as x1 y1 x2 y2; N scores), best first: only the boxes kept
     become Detection objects (a crowded frame has ~150 boxes above the score floor, ~50 survive)."""
     if len(scores) <= 1:
         return [Detection(*box, score) for box, score in zip(xyxy.tolist(), scores.tolist(), strict=True)]
     x1, y1, x2, y2 = xyxy.T
     boxes = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1).tolist()
-    kept = _nms_keep(boxes, scores.tolist(), iou)
-    out = [Detection(*xyxy[i].tolist(), float(scores[i])) for i in kept]
-    return sorted(out, key=lambda d: -d.score)
-
-
-def _nms_keep(xywh: list[list[float]], scores: list[float], iou: float) -> list[int]:
-    return [int(i) for i in np.asarray(cv2.dnn.NMSBoxes(xywh, scores, 0.0, iou)).ravel()]
+    kept = np.asarray(cv2.dnn.NMSBoxes(boxes, scores.tolist(), 0.0, iou)).ravel()
+    return sorted((Detection(*xyxy[i].tolist(), float(scores[i])) for i in kept), key=lambda d: -d.score)
 
 
 def decode_detections(boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float, max_candidates: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,7 +22,16 @@ def decode_box_by_box(boxes: np.ndarray, scores: np.ndarray, region: tuple[int, 
         if xmax <= xmin or ymax <= ymin:
             continue
         out.append(Detection(x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h, float(scores[i])))
-    return nms(out, nms_iou)
+    return nms_object_by_object(out, nms_iou)
+
+
+def nms_object_by_object(detections: list[Detection], iou: float) -> list[Detection]:
+    """NMS as it was written first, over Detection objects."""
+    if len(detections) <= 1:
+        return list(detections)
+    keep = cv2.dnn.NMSBoxes([[d.x1, d.y1, d.width, d.height] for d in detections], [d.score for d in detections],
+                            0.0, iou)
+    return sorted((detections[int(i)] for i in np.asarray(keep).ravel()), key=lambda d: -d.score)
 
 
 def network_outputs(rng: np.random.Generator, anchors: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,3 +62,12 @@ def test_one_box_and_none() -> None:
         Detection(10 + float(np.float32(0.2)) * 100, 20 + float(np.float32(0.1)) * 50,
                   10 + float(np.float32(0.4)) * 100, 20 + float(np.float32(0.5)) * 50, float(np.float32(0.9)))]
     assert decode_detections(boxes, scores, (0, 0, 100, 50), 0.95, 200, 0.5) == []
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_nms_over_objects_is_the_array_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    boxes, scores = network_outputs(rng, anchors=int(rng.integers(0, 120)))
+    dets = [Detection(*(float(v) * 500 for v in (b[1], b[0], b[3], b[2])), float(s))
+            for b, s in zip(boxes, scores, strict=True) if b[3] > b[1] and b[2] > b[0]]
+    assert nms(dets, 0.5) == nms_object_by_object(dets, 0.5)
