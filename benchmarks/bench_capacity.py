@@ -15,10 +15,10 @@ Footage: "100 %" is vtest.avi looped (people walk in every frame); "20 %" is 12 
 48 s of the scene's empty background (its per-pixel median), each window the next stretch of the clip.
 
 For each N (cameras) the agent runs `--warmup` s, then drops are counted over `--measure` s. N is searched
-(doubling, then bisection) for the largest N with no drop. The raw throughput of the same model
-(OpenVINO AsyncInferQueue, optimal requests, pre-made inputs: bench_edge.raw_throughput) is measured in
-the same run, before each precision's search, and the capacity is reported against it: camera frames per
-second sustained / raw inferences per second.
+(doubling, then bisection) for the largest N with no drop. The raw throughput of the same model (OpenVINO
+AsyncInferQueue, pre-made inputs, the better of one and two requests per stream: bench_edge.raw_throughput)
+is measured in the same run, before each precision's search, and the capacity is reported against it:
+camera frames per second sustained / raw inferences per second.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ class AgentSettings(BaseModel):
     device: str = Field(default="CPU", description="OpenVINO device")
     inference_precision: Literal["f32", "bf16", "f16"] = Field(
         default="f32", description="pinned so the same frame scores the same on every CPU; bf16/f16 only on purpose")
-    inference_jobs: int | None = Field(default=None, ge=1, le=16, description="requests in flight (default: optimal)")
+    inference_jobs: int | None = Field(default=None, ge=1, le=16,
+                                       description="requests in flight (default: two per inference stream)")
     clip_mode: Literal["segment", "source"] = Field(
         default="segment",
         description="segment: write the event's sampled frames (pre-roll included) as an MJPG AVI; source: for "
