@@ -173,3 +173,31 @@ def test_long_activity_is_split_into_events_of_bounded_length(tmp_path: Path, vt
     for earlier, later in itertools.pairwise(events):
         assert later.start_offset_s >= earlier.end_offset_s  # consecutive, not overlapping
     assert all(c.end_offset_s - c.start_offset_s <= 10.5 for c in events)
+
+
+def test_frames_in_flight_score_as_when_detected_one_at_a_time(vtest: Path, gateway_detector) -> None:
+    """The shared detector hands OpenVINO each frame's input without a copy and keeps two requests per stream
+    queued: every frame, tiled ones included, must still get exactly the detections a lone synchronous call
+    gives (an input freed or reused while its request waits would change them)."""
+    from edge_agent.detector_service import SharedDetector
+    from models.detector import tile_regions
+
+    frames, _ = first_seconds(vtest, 3)
+    frames = frames[::3][:10]
+    shared = SharedDetector(gateway_detector)
+    assert shared.jobs == 2 * gateway_detector.optimal_requests
+    client = shared.client()
+    height, width = frames[0].shape[:2]
+    tiles = [(0, 0, width, height), *tile_regions(width, height)]
+    for i, frame in enumerate(frames):
+        client.submit(frame.copy(), i, regions=tiles if i % 3 == 0 else None, floor=0.2)
+    assert client.wait_all(timeout=60)
+    results = dict(client.ready())
+    assert sorted(results) == list(range(len(frames)))
+    for i, frame in enumerate(frames):
+        expected = gateway_detector.detect(frame, tiles if i % 3 == 0 else None, floor=0.2)
+        assert expected, "people walk in every frame of vtest's first seconds"
+        got = results[i]
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            assert a.as_xyxy() == pytest.approx(b.as_xyxy(), abs=1e-3) and a.score == pytest.approx(b.score, abs=1e-5)
