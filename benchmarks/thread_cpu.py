@@ -48,17 +48,18 @@ class ThreadCpu:
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        """Read every live thread's CPU and name now (the sampler thread calls this every interval)."""
         self._names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
         self._last.update(_thread_cpu_s())
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self._sample()
+            self.sample()
 
     def __enter__(self) -> ThreadCpu:
         self._base = _thread_cpu_s()
-        self._sample()
+        self.sample()
         self._sampler = threading.Thread(target=self._run, name="thread-cpu-sampler", daemon=True)
         self._sampler.start()
         return self
@@ -67,7 +68,7 @@ class ThreadCpu:
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join()
-        self._sample()
+        self.sample()
 
     def by_role(self) -> dict[str, float]:
         """CPU seconds in the window per role: camera, decode, segment, ..., inference (OpenVINO's busy native
