@@ -57,7 +57,7 @@ class SharedDetector:
     def _start(self, tensor: np.ndarray, userdata: tuple) -> None:
         with self._submit_lock:  # start_async blocks while every request is busy: that is the back-pressure
             # Shared, not copied into the request's own tensor: the caller keeps `tensor` alive and unchanged
-            # until its result is in (a fresh array a frame; the copy cost ~0.2 ms of CPU a frame).
+            # until its result is in (a fresh array a frame; the copy cost ~0.07 ms of CPU a frame on vtest).
             self._queue.start_async({0: tensor}, userdata, share_inputs=True)
             self.detector.calls += 1
 
