@@ -35,7 +35,7 @@ def _role(python_name: str | None) -> str:
     if python_name is None:
         return "native"
     if python_name == "MainThread":
-        return "camera"  # the benchmark runs the camera loop on its own thread
+        return "camera"  # the benchmark calls process_clip on its main thread: that is the camera loop
     return python_name.split("-")[0]  # "decode-bench" -> decode, "segment-bench" -> segment
 
 
