@@ -3,10 +3,13 @@
 1. raw OpenVINO throughput of the gateway model (AsyncInferQueue, pre-made inputs; the better of one and two
    requests per inference stream);
 2. the agent end to end on vtest.avi (decode, sample, motion gate, detect, filter, track, events);
-3. an estimate, from 1 and 2, of how many 5 fps camera streams one gateway like this sustains (the
+3. the floor: the least any agent must do a frame besides inference (decode and convert on a prefetch thread,
+   the motion gate, the network's input, asynchronous inference with no result handling), which bounds
+   agent/raw from above on this host;
+4. an estimate, from 1 and 2, of how many 5 fps camera streams one gateway like this sustains (the
    measured figure, with live cameras through the supervisor, is benchmarks/bench_capacity.py's).
 
-`--quick` (about 3 minutes for one precision) is for a re-run in a quiet window; the 1-minute load average
+`--quick` (about 4 minutes for one precision) is for a re-run in a quiet window; the 1-minute load average
 is recorded per round, since a noisy neighbour on a shared machine moves both sides of the ratio.
 
 Prints and writes JSON; asserts nothing (claims live here, not in tests).
@@ -27,11 +30,14 @@ import cv2
 import numpy as np
 from thread_cpu import ThreadCpu, per_frame_ms
 
-from contracts import CameraConfig, GatewayConfig
+from contracts import CameraConfig, GatewayConfig, MotionSettings
 from edge_agent.agent import EdgeAgent
 from edge_agent.config_provider import StaticConfig
+from edge_agent.motion import MotionGate
+from edge_agent.prefetch import prefetched
 from edge_agent.process_tuning import tune_gateway_process
 from edge_agent.settings import AgentSettings
+from edge_agent.sources import open_clip
 from models.catalog import GATEWAY_MODEL
 from models.detector import PersonDetector
 from models.prepare import prepare
@@ -104,6 +110,39 @@ def agent_throughput(model_dir: Path, clip: Path, sample_fps: float, tiling: str
     return best
 
 
+def floor_throughput(model_dir: Path, clip: Path) -> dict:
+    """Every frame of the clip through only what no agent can skip: decoding and BGR conversion on a prefetch
+    thread (as the agent reads), the motion gate (grey, shrink, background, blobs) and the network's input,
+    then inference with no callback and no result handling (no tracking, events, segments, logs, metrics).
+    What this spends a frame outside inference is a floor under the agent's; its share bounds agent/raw."""
+    import openvino as ov
+
+    det = PersonDetector(model_dir, mode="throughput")
+    queue = ov.AsyncInferQueue(det._compiled, 2 * det.optimal_requests)
+    gate = MotionGate(MotionSettings())
+    clip_file = open_clip(str(clip))
+    frames = 0
+    with ThreadCpu() as threads:
+        started, cpu = time.perf_counter(), process_cpu_s()
+        for frame in prefetched(clip_file.frames(10.0), name="decode-floor"):
+            gate.check(frame.image)
+            queue.start_async({0: det.preprocess(frame.image)})
+            frames += 1
+        queue.wait_all()
+        elapsed, cpu = time.perf_counter() - started, process_cpu_s() - cpu
+    clip_file.close()
+    return {"frames": frames, "frames_per_s": round(frames / elapsed, 1),
+            "cpu_ms_per_frame": round(cpu / max(frames, 1) * 1e3, 2),
+            "cpu_ms_per_frame_by_thread": per_frame_ms(threads.by_role(), frames)}
+
+
+def _share(by_thread: dict[str, float]) -> tuple[float, float]:
+    """CPU a frame outside inference, and inference's share of the CPU a frame."""
+    outside = round(sum(ms for role, ms in by_thread.items() if role != "inference"), 2)
+    inference = by_thread.get("inference", 0.0)
+    return outside, round(inference / max(inference + outside, 1e-9), 3)
+
+
 def _median_by_role(rounds: list[dict[str, float]]) -> dict[str, float]:
     roles = {role for r in rounds for role in r}
     medians = {role: sorted(r.get(role, 0.0) for r in rounds)[len(rounds) // 2] for role in roles}
@@ -117,7 +156,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="raw throughput measuring time")
     parser.add_argument("--rounds", type=int, default=3, help="alternating raw/agent rounds (median reported)")
     parser.add_argument("--quick", action="store_true",
-                        help="4 s raw windows, no clip_mode=source variant (about 3 minutes for one precision)")
+                        help="4 s raw windows, no clip_mode=source variant (about 4 minutes for one precision)")
     args = parser.parse_args()
     tune_gateway_process()  # what `vigia edge run` sets before its threads start
     if args.quick:
@@ -140,18 +179,23 @@ def main() -> int:
         model_dir, manifest = prepare(GATEWAY_MODEL, precision)
         # Raw and agent alternate, round after round, so a noisy neighbour on a shared machine shows up as a
         # spread of ratios instead of biasing one side; the median round is reported.
-        rounds, source_rounds, cpu_ratios = [], [], []
+        rounds, source_rounds, cpu_ratios, floor_rounds = [], [], [], []
         for _ in range(args.rounds):
             raw_r = raw_throughput(model_dir, frames, args.seconds)
             agent_r = agent_throughput(model_dir, clip, 10.0, "off", 1)
+            floor_r = floor_throughput(model_dir, clip)
             raw_r["load_1m"] = os.getloadavg()[0]
             rounds.append((agent_r["frames_per_s"] / raw_r["inferences_per_s"], raw_r, agent_r))
+            floor_rounds.append((floor_r["frames_per_s"] / raw_r["inferences_per_s"], floor_r))
             cpu_ratios.append(raw_r["cpu_ms_per_inference"] / agent_r["cpu_ms_per_frame"])
             if not args.quick:
                 source_r = agent_throughput(model_dir, clip, 10.0, "off", 1, clip_mode="source")
                 source_rounds.append((source_r["frames_per_s"] / raw_r["inferences_per_s"], raw_r, source_r))
         by_thread = _median_by_role([r[2]["cpu_ms_per_frame_by_thread"] for r in rounds])
-        outside = round(sum(ms for role, ms in by_thread.items() if role != "inference"), 2)
+        outside, share = _share(by_thread)
+        floor_by_thread = _median_by_role([r[1]["cpu_ms_per_frame_by_thread"] for r in floor_rounds])
+        floor_outside, floor_share = _share(floor_by_thread)
+        floor_ratios = sorted(r[0] for r in floor_rounds)
         rounds.sort(key=lambda r: r[0])
         source_rounds.sort(key=lambda r: r[0])
         ratio, raw, agent = rounds[len(rounds) // 2]
@@ -173,8 +217,14 @@ def main() -> int:
             # CPU outside inference allows when inference fills every core (steadier than either ratio above).
             "cpu_ms_per_frame_by_thread": by_thread,
             "cpu_ms_per_frame_outside_inference": outside,
-            "inference_share_of_agent_cpu": round(by_thread.get("inference", 0.0)
-                                                  / max(by_thread.get("inference", 0.0) + outside, 1e-9), 3),
+            "inference_share_of_agent_cpu": share,
+            # The floor (floor_throughput): what is left of agent/raw when the agent does nothing but read its
+            # frames, gate motion and feed the network. The agent's logic has to fit between the two.
+            "floor_fps_over_raw": round(floor_ratios[len(floor_ratios) // 2], 3),
+            "floor_ratio_per_round": [round(r, 3) for r in floor_ratios],
+            "floor_cpu_ms_per_frame_by_thread": floor_by_thread,
+            "floor_cpu_ms_per_frame_outside_inference": floor_outside,
+            "inference_share_of_floor_cpu": floor_share,
             "agent_inferences_over_raw": round(agent["inferences_per_s"] / raw["inferences_per_s"], 3),
             "agent_source_clip_mode": source_agent | {"note": "clip_mode=source: the camera's clip file is handed "
                                                       "over instead of re-encoding a segment"},
