@@ -103,6 +103,7 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
         return verdict.decision == "confirmed"
 
     alerts, truth, frames, calls = {}, {}, 0, 0
+    still_details: dict[str, list[dict]] = {}
     for i, item in enumerate(ds.images):
         image = cv2.imread(str(item.path))
         if image is None:
@@ -113,11 +114,16 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
         calls += report.detector_calls
         frames += 1
         key = str(item.path.relative_to(ds.root))
-        alerts[key] = any(decide(c) for c in report.candidates)
+        kept = [decide(c) for c in report.candidates]  # every candidate judged, as a gateway would send each
+        alerts[key] = any(kept)
         truth[key] = item.person
+        still_details[key] = [_candidate_detail(c, verified.get(c.event_id), k)
+                              for c, k in zip(report.candidates, kept, strict=True)]
         if i % 25 == 0:
             progress(f"{'system' if verify else 'edge'}: image {i + 1}/{len(ds.images)}")
     images = image_summary(alerts, truth) | {"threshold": config.for_camera("eval-images").still_threshold}
+    # Why each miss and false alarm happened: what the gateway sent (nothing, or candidates) and the verdicts.
+    images["errors"] = {key: still_details[key] for key in images["missed_files"] + images["false_alarm_files"]}
     per_clip, gated = [], []
     for item in ds.clips:
         progress(f"{'system' if verify else 'edge'}: clip {item.path.name}")
@@ -128,11 +134,8 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
         events, details = [], []
         for c in report.candidates:
             kept = decide(c)
-            v = verified.get(c.event_id)
-            details.append({"event_id": c.event_id, "start_s": c.start_offset_s, "end_s": c.end_offset_s,
-                            "edge_score": c.score, "alert": kept,
-                            "verdict": v.decision if v else None, "verifier_score": v.score if v else None,
-                            "reasons": (v.reasons if v else c.reasons)[:3]})
+            details.append({"event_id": c.event_id, "start_s": c.start_offset_s, "end_s": c.end_offset_s}
+                           | _candidate_detail(c, verified.get(c.event_id), kept))
             if kept:
                 events.append((c.start_offset_s, c.end_offset_s))
         entry = _clip_entry(ds, item, events) | {"events": details, "frames_sampled": report.frames_sampled,
@@ -159,6 +162,12 @@ def run_cascade(ds: Dataset, progress: Progress, verify: Verify | None = None, c
                            "inference_precisions": sorted({m.inference_precision or "unreported"
                                                            for v in verified.values() for m in v.models})}
     return out
+
+
+def _candidate_detail(candidate: Candidate, verdict: Verdict | None, alert: bool) -> dict:
+    return {"edge_score": candidate.score, "alert": alert,
+            "verdict": verdict.decision if verdict else None, "verifier_score": verdict.score if verdict else None,
+            "reasons": (verdict.reasons if verdict else candidate.reasons)[:3]}
 
 
 def _clip_entry(ds: Dataset, item, events: list[tuple[float, float]]) -> dict:

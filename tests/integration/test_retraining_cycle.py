@@ -101,6 +101,11 @@ def test_build_train_evaluate_version_gate_package(labels: Path, tmp_path: Path)
     assert vigia(["eval", "--stage", "system", "--dataset", str(labels), "--out", str(learned),
                   "--learned-cv", str(ds), "--augment", "1", "--seed", "7"]) == 0
     report = json.loads((learned / "report.json").read_text())
+    # Every missed still and false alarm says what the gateway sent and what the verifier made of it.
+    stills = report["system"]["images"]
+    assert set(stills["errors"]) == set(stills["missed_files"]) | set(stills["false_alarm_files"])
+    for candidates in stills["errors"].values():
+        assert all(c["verdict"] in ("confirmed", "uncertain", "rejected") and c["reasons"] for c in candidates)
     group_fold = {r.group: r.fold for r in rows}
     item_group = {r.item: r.group for r in rows}
     for item, head in report["learned"]["heads_per_item"].items():
