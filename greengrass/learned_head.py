@@ -4,8 +4,10 @@ Why a component of its own (`com.vigia.LearnedHead`) rather than a new file in `
 retrained and rolled back on its own cadence while the detector IR (tens of MB) stays the same, so a head
 release downloads one small JSON file and a rollback never touches the detector. Its version is the head's
 registry semver. The artifact is head.json with its digest in the recipe; the install step checks the sha256
-again and copies it to `{work:path}/head.json` (atomically), where the agent reads it
-(`HEAD_PATH_ON_DEVICE`, as a dependent component's recipe variable).
+again and copies it to `{work:path}/head.json` (atomically), for a component that depends on it to read
+(`HEAD_PATH_ON_DEVICE`, as a dependent component's recipe variable). The gateway's first pass does not read it
+today: the head scores the verifier's hypotheses (both ensemble models at every tile scale), which the gateway
+does not compute; it is there for a verifier run on the gateway and keeps gateway and cloud on one version.
 
 Deployments merge into the target group's latest deployment: a Greengrass deployment replaces everything
 deployed to that thing group before, so sending only the head would remove the agent and the detector.
