@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The models the defaults run (the demo, the tests); tests of other catalog models prepare their own.
 models: $(STAMP)
-	$(BIN)/vigia models prepare
+	$(BIN)/vigia models prepare --in-service
 
 # Servers and footage the integration tests use: Mosquitto (MQTT with mutual TLS) and Debian's OpenCV
 # sample clips. Installed from Debian when we are root; moto server comes from pip with the venv.

