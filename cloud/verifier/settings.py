@@ -252,6 +252,16 @@ def _list_from_env(value: Any) -> Any:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def parse_ensemble(text: str) -> tuple[str, ...]:
+    """`id,id,...` as catalog ids of an ensemble; ValueError naming what is unknown."""
+    models = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [m for m in models if m not in CATALOG]
+    if not models or unknown:
+        raise ValueError(f"models {text!r}: {'unknown ' + ', '.join(unknown) if unknown else 'none named'} "
+                         f"(the catalog holds {', '.join(sorted(CATALOG))})")
+    return models
+
+
 def _mapping_from_env(value: Any) -> Any:
     """`{"id": "1.0.0"}` (JSON) or `id=1.0.0,other=1.0.0`."""
     if not isinstance(value, str):
@@ -355,6 +365,10 @@ class VerifierEnv(BaseSettings):
 
     @staticmethod
     def _check_gpu_precision(settings: VerifierSettings) -> None:
+        cpu_only = [m for m in settings.models if CATALOG[m].family != "tf-od-ssd"]
+        if cpu_only:
+            raise VerifierConfigError(f"{ENV_PREFIX}MODELS names {cpu_only}, which have no GPU path (the torch "
+                                      "export covers the TF-OD SSDs): set device cpu, or leave them out")
         if settings.precision != "FP32":
             raise VerifierConfigError(f"{ENV_PREFIX}PRECISION={settings.precision}: the GPU path runs the FP32 "
                                       "graph (set FP32, or device cpu)")

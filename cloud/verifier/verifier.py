@@ -89,6 +89,8 @@ class Verifier:
         self.learned = learned  # the learned stage judges person/maybe/none when present
         self.fp_memories = fp_memories
         self.detectors: dict[str, PersonDetector] = dict(detectors) if detectors else load_detectors(self.settings)
+        if learned is not None:
+            learned.check_ensemble(list(self.detectors))
         self.model_refs: list[ModelRef] = [d.ref for d in self.detectors.values()]
         self._lock = threading.Lock()  # one verification at a time uses the compiled models' request pools
 

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.catalog import VERIFIER_MODELS
 from models.evaluation.dataset import ClipItem, load_dataset
 from models.learned.crops import context_crop
 from models.learned.samples import Miner
@@ -75,6 +76,10 @@ class BuildSettings(BaseModel):
     interval_margin_s: float = Field(default=0.5, ge=0, le=5, description="unsure band around interval ends")
     clip_box_negatives: bool = Field(default=False, description="negatives from low-IoU regions of boxed clip "
                                      "frames (off: such ground truth misses people)")
+    # The head's detector features name the ensemble's models: a set mined with one ensemble trains heads
+    # for that ensemble only.
+    verifier_models: tuple[str, ...] = Field(default=VERIFIER_MODELS, min_length=1,
+                                             description="the verifier ensemble that mines the regions")
 
 
 @dataclass

@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="also take negatives from low-IoU regions of clip frames with boxes (their ground truth "
                             "may miss people; off by default)")
     build.add_argument("--contact-sheet", action="store_true", help="also write contact_sheet.png into OUT")
+    build.add_argument("--verifier-models", metavar="ID,ID,...",
+                       help="the verifier ensemble that mines regions (catalog ids; default: the verifier's)")
     build.set_defaults(func=_build)
     sheet = dsub.add_parser("sheet", help="contact sheet of a built dataset: crops and augmented versions")
     sheet.add_argument("out", type=Path, metavar="OUT", help="a folder `vigia dataset build` wrote")
@@ -58,6 +60,7 @@ def _fail(command: str, message: str) -> int:
 def _build(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from cloud.verifier.settings import VerifierSettings, parse_ensemble
     from contracts.errors import describe_validation_error
     from models.training.build import BuildSettings, DatasetBuilder, summary_lines
     from models.training.labeled_events import read_feedback, read_review_manifest
@@ -68,9 +71,13 @@ def _build(args: argparse.Namespace) -> int:
         settings = BuildSettings(sample_fps=args.sample_fps, negative_ratio=args.negative_ratio,
                                  max_per_group=args.max_per_group, folds=args.folds, seed=args.seed,
                                  interval_positives=args.interval_positives,
-                                 clip_box_negatives=args.clip_box_negatives)
-    except ValidationError as exc:
-        return _fail("build", describe_validation_error(exc))
+                                 clip_box_negatives=args.clip_box_negatives,
+                                 **({"verifier_models": parse_ensemble(args.verifier_models)}
+                                    if args.verifier_models else {}))
+        verifier_settings = VerifierSettings(models=settings.verifier_models)
+    except (ValidationError, ValueError) as exc:
+        message = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        return _fail("build", message)
     for path in args.labels:
         if not path.is_dir():
             return _fail("build", f"--labels {path}: no such folder")
@@ -84,7 +91,7 @@ def _build(args: argparse.Namespace) -> int:
         return _fail("build", str(exc))
     from cloud.verifier.learned import make_miner
 
-    miner = make_miner()
+    miner = make_miner(verifier_settings)
     builder = DatasetBuilder(args.out, miner, settings)
     try:
         for path in args.labels:

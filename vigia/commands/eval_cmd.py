@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     learned.add_argument("--learned-cv", type=Path, metavar="TRAINING_SET",
                          help="stage system: train the learned head on this training set (`vigia dataset build`) "
                          "fold by fold and judge each item with the head that never saw its clip or camera view")
+    parser.add_argument("--verifier-models", metavar="ID,ID,...",
+                        help="stage system: the verifier's ensemble (catalog ids; default: the verifier's own)")
     parser.add_argument("--seed", type=int, default=0, help="training seed for --learned-cv")
     parser.add_argument("--augment", type=int, default=2,
                         help="augmented copies per crop for --learned-cv (as `vigia train`)")
@@ -48,7 +50,11 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     verify, on_item, learned_info = None, None, None
     if args.stage == "system":
-        verify, on_item, learned_info = _verifier(args, ds)
+        try:
+            verify, on_item, learned_info = _verifier(args, ds)
+        except ValueError as exc:  # an unknown model, or a head trained for another ensemble
+            print(f"vigia eval: {exc}", file=sys.stderr)
+            return 2
     report = evaluate(ds, args.stage, lambda m: print(m, flush=True), verify, args.config, args.precision,
                       args.inference_precision, on_item)
     if learned_info is not None:
@@ -76,9 +82,11 @@ def _run(args: argparse.Namespace) -> int:
 def _verifier(args: argparse.Namespace, ds):
     """The verifier's verify_clip, the per-item hook and a report section for the learned stage (if any)."""
     from cloud.verifier import Verifier
+    from cloud.verifier.settings import VerifierSettings, parse_ensemble
 
+    settings = VerifierSettings(**({"models": parse_ensemble(args.verifier_models)} if args.verifier_models else {}))
     if not (args.learned or args.learned_cv):
-        return Verifier().verify_clip, None, None
+        return Verifier(settings).verify_clip, None, None
     from cloud.verifier.learned import LearnedStage
     from models.learned.embedder import CropEmbedder
     from vigia.learned_eval import CrossValidatedHeads, learned_summary
@@ -86,11 +94,11 @@ def _verifier(args: argparse.Namespace, ds):
     embedder = CropEmbedder()
     if args.learned:
         stage = LearnedStage.from_file(args.learned, embedder=embedder)
-        return Verifier(learned=stage).verify_clip, None, lambda: learned_summary(None, args.learned)
+        return Verifier(settings, learned=stage).verify_clip, None, lambda: learned_summary(None, args.learned)
     cv = CrossValidatedHeads.train_on(args.learned_cv, embedder, seed=args.seed, augment=args.augment,
                              progress=lambda m: print(m, flush=True))
     stage = LearnedStage(cv.full, embedder)
-    verifier = Verifier(learned=stage)
+    verifier = Verifier(settings, learned=stage)
 
     def on_item(item) -> None:
         head = cv.head_for(ds, item)
