@@ -36,6 +36,7 @@ HEAD_PATH_ON_DEVICE = f"{{{HEAD_COMPONENT}:work:path}}/{HEAD_ARTIFACT}"
 VERIFIER_PREFIX = "learned-heads"
 ENV_HEAD = "VIGIA_VERIFIER_LEARNED_HEAD"
 ENV_HEAD_SHA256 = "VIGIA_VERIFIER_LEARNED_HEAD_SHA256"
+ENV_MODELS = "VIGIA_VERIFIER_MODELS"
 
 # POSIX sh; values only as "$VAR" inside double quotes (see recipes.py). The nucleus already checked the digest
 # when it downloaded; checking again here catches an artifact changed on disk before install.
@@ -119,9 +120,10 @@ def upload_verifier_artifact(s3: Any, artifact: Path, bucket: str, version: str,
     return uri
 
 
-def verifier_env(uri: str, sha256_hex: str) -> dict[str, str]:
-    """What the verifier's deployment sets so that it loads this head (and refuses any other bytes)."""
-    return {ENV_HEAD: uri, ENV_HEAD_SHA256: sha256_hex}
+def verifier_env(uri: str, sha256_hex: str, ensemble: tuple[str, ...]) -> dict[str, str]:
+    """What the verifier's deployment sets so that it loads this head (and refuses any other bytes), with the
+    detectors the head was trained on: a head and its ensemble travel, and roll back, together."""
+    return {ENV_HEAD: uri, ENV_HEAD_SHA256: sha256_hex, ENV_MODELS: ",".join(ensemble)}
 
 
 def latest_components(gg: Any, target_arn: str) -> dict[str, Any]:

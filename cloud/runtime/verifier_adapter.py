@@ -96,7 +96,8 @@ def build_verifier(settings: CloudSettings | None = None, env: VerifierEnv | Non
     from cloud.verifier import Verifier
 
     env = env or VerifierEnv.from_environment()
-    verifier_settings = resolve_device(env, env.verifier_settings())
+    learned = learned_stage(env)
+    verifier_settings = chosen_settings(env, learned)
     memories = fp_memories(settings, env)
     log.info("verifier configured", extra={
         "device": verifier_settings.device, "models": list(verifier_settings.models),
@@ -104,7 +105,22 @@ def build_verifier(settings: CloudSettings | None = None, env: VerifierEnv | Non
         "precision": verifier_settings.precision, "inference_precision": verifier_settings.inference_precision,
         "fp_memory": fp_memory_source(settings, env),
     })
-    return Verifier(settings=verifier_settings, fp_memories=memories, learned=learned_stage(env))
+    return Verifier(settings=verifier_settings, fp_memories=memories, learned=learned)
+
+
+def chosen_settings(env: VerifierEnv, learned: Any = None) -> VerifierSettings:
+    """The settings the environment gives. A learned head names the detectors it was trained on, so unless
+    VIGIA_VERIFIER_MODELS names an ensemble the head's is run: rolling out a head trained on another ensemble
+    switches the ensemble with it, and a rollback switches it back. A named ensemble that differs is refused."""
+    if learned is not None and env.models is None:
+        env = env.model_copy(update={"models": learned.head.ensemble})
+    chosen = resolve_device(env, env.verifier_settings())
+    if learned is not None:
+        try:
+            learned.check_ensemble(chosen.models)
+        except ValueError as exc:
+            raise VerifierConfigError(f"{ENV_PREFIX}LEARNED_HEAD with {ENV_PREFIX}MODELS: {exc}") from exc
+    return chosen
 
 
 def learned_stage(env: VerifierEnv) -> Any:

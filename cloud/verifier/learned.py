@@ -92,10 +92,9 @@ class LearnedStage:
     def check_ensemble(self, models: Sequence[str]) -> None:
         """The head's detector features must name exactly the ensemble's models: a missing model's features
         would silently read as 0."""
-        named = {f.removesuffix("_score") for f in self.head.numeric_features if f.endswith("_score")}
-        if named != set(models):
-            raise ValueError(f"the learned head was trained on the ensemble {sorted(named)}, the verifier runs "
-                             f"{sorted(models)}: use a head trained on a set mined with this ensemble "
+        if set(self.head.ensemble) != set(models):
+            raise ValueError(f"the learned head was trained on the ensemble {list(self.head.ensemble)}, the "
+                             f"verifier runs {list(models)}: use a head trained on a set mined with this ensemble "
                              "(`vigia dataset build --verifier-models`)")
 
     def score(self, frames: Sequence[tuple[float, np.ndarray]], findings: list[FrameFindings],

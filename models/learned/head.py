@@ -31,6 +31,16 @@ class LearnedHead:
     threshold: float = 0.5  # P(person) at which a hypothesis counts as a person
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def ensemble(self) -> tuple[str, ...]:
+        """The detectors whose features the head reads (`<model>_score`), in catalog order: the verifier must
+        run exactly these, or a missing model's features would read as 0."""
+        from models.catalog import CATALOG
+
+        named = {f.removesuffix("_score") for f in self.numeric_features if f.endswith("_score")}
+        order = list(CATALOG)
+        return tuple(sorted(named, key=lambda m: (order.index(m) if m in order else len(order), m)))
+
     def vectors(self, embeddings: np.ndarray, numeric: Sequence[dict[str, float]]) -> np.ndarray:
         extra = np.array([[row.get(name, 0.0) for name in self.numeric_features] for row in numeric],
                          dtype=np.float32).reshape(len(numeric), len(self.numeric_features))

@@ -19,17 +19,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
 
 from greengrass.learned_head import (
     ENV_HEAD,
     ENV_HEAD_SHA256,
+    ENV_MODELS,
     HEAD_COMPONENT,
     package_head,
 )
 from greengrass.recipes import AGENT_COMPONENT, MODEL_COMPONENT, SHADOW_MANAGER
 from models.learned.gate import GateResult
+from models.learned.head import LearnedHead
 from models.learned.registry import Registry, RegistryError
 from vigia.commands.models_cmd import rollback_head, rollout_head
 
@@ -64,9 +67,16 @@ def gg():
     return boto3.client("greengrassv2", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
+TWO = ("ssd-mobilenet-v2-coco", "ssdlite-person")
+THREE = (*TWO, "nanodet-m")
+
+
 def _version(registry: Registry, tmp_path: Path, weight: int, gated: bool = True) -> str:
+    """A head artifact; from version 2 on, trained on the three-model ensemble."""
     head = tmp_path / f"head-{weight}.json"
-    head.write_text(json.dumps({"weights": [weight], "threshold": 0.5}))
+    features = [f"{m}_score" for m in (TWO if weight < 2 else THREE)]
+    n = len(features)
+    LearnedHead("embedder-x", features, np.zeros(n), np.ones(n), np.full(n, float(weight)), 0.0).save(head)
     entry = registry.register(head, dataset_sha256="e" * 64, metrics={}, seed=0, config={})
     if gated:
         registry.record_gate(entry.version, PASSED, tmp_path / "gate.json")
@@ -167,7 +177,8 @@ def test_canary_then_all_then_rollback(tmp_path, gg, s3):
     sha = hashlib.sha256(data).hexdigest()
     assert data == registry.artifact_path(v2).read_bytes() and body["Metadata"]["sha256"] == sha
     env = json.loads((out / "verifier-env-canary.json").read_text())
-    assert env == {ENV_HEAD: f"s3://{BUCKET}/learned-heads/{v2}/head.json", ENV_HEAD_SHA256: sha}
+    assert env == {ENV_HEAD: f"s3://{BUCKET}/learned-heads/{v2}/head.json", ENV_HEAD_SHA256: sha,
+                   ENV_MODELS: ",".join(THREE)}  # the ensemble v2 was trained on travels with it
     component = s3.get_object(Bucket=BUCKET, Key=f"{HEAD_COMPONENT}/{v2}/head.json")["Body"].read()
     assert component == data
 
@@ -192,6 +203,7 @@ def test_canary_then_all_then_rollback(tmp_path, gg, s3):
     env = json.loads((out / "verifier-env-all.json").read_text())
     assert env[ENV_HEAD].endswith(f"/learned-heads/{v1}/head.json")
     assert env[ENV_HEAD_SHA256] == registry.get(v1).artifact_sha256
+    assert env[ENV_MODELS] == ",".join(TWO)  # and the ensemble rolls back with the head
 
 
 def test_refused_rollouts_touch_nothing(tmp_path, gg, s3):

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cloud.runtime.verifier_adapter import chosen_settings
 from cloud.verifier.learned import LearnedStage
-from cloud.verifier.settings import parse_ensemble
+from cloud.verifier.settings import VerifierConfigError, VerifierEnv, parse_ensemble
 from models.learned.head import LearnedHead
 
 
@@ -36,3 +37,19 @@ def test_a_head_runs_only_with_the_ensemble_whose_features_it_learned() -> None:
         stage.check_ensemble(["ssd-mobilenet-v2-coco"])
     with pytest.raises(ValueError):  # scoring checks it too: the head may be swapped between candidates
         stage.score([], [], ["ssd-mobilenet-v2-coco"], None)  # type: ignore[arg-type]
+
+
+def test_a_head_names_its_ensemble_in_catalog_order() -> None:
+    stage = stage_for(["nanodet-m", "ssdlite-person", "ssd-mobilenet-v2-coco"])
+    assert stage.head.ensemble == ("ssd-mobilenet-v2-coco", "ssdlite-person", "nanodet-m")
+
+
+def test_the_ensemble_follows_the_head_unless_one_is_named() -> None:
+    three = stage_for(["ssd-mobilenet-v2-coco", "ssdlite-person", "nanodet-m"])
+    assert chosen_settings(VerifierEnv(device="cpu")).models == ("ssd-mobilenet-v2-coco", "ssdlite-person")
+    assert chosen_settings(VerifierEnv(device="cpu"), three).models == three.head.ensemble
+    named = VerifierEnv(device="cpu", models=("ssd-mobilenet-v2-coco", "ssdlite-person"))
+    with pytest.raises(VerifierConfigError, match="VIGIA_VERIFIER_LEARNED_HEAD with VIGIA_VERIFIER_MODELS"):
+        chosen_settings(named, three)
+    with pytest.raises(VerifierConfigError, match="no GPU path"):  # the head's NanoDet cannot run on CUDA
+        chosen_settings(VerifierEnv(device="cuda"), three)

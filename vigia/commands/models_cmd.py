@@ -177,6 +177,12 @@ def _write_env(out_dir: Path, stage: str, env: dict[str, str]) -> Path:
     return path
 
 
+def _ensemble(artifact: Path) -> tuple[str, ...]:
+    from models.learned.head import LearnedHead
+
+    return LearnedHead.load(artifact).ensemble
+
+
 def rollout_head(registry: Any, gg: Any, s3: Any, *, version: str, stage: str, target_arn: str, bucket: str,
                  out_dir: Path, skip_canary: bool = False, deployment_name: str = "vigia") -> dict[str, Any]:
     """Check the promotion, package and publish the component, deploy it to `target_arn`, upload the verifier's
@@ -197,7 +203,7 @@ def rollout_head(registry: Any, gg: Any, s3: Any, *, version: str, stage: str, t
     deployment = deploy_head(gg, version, DeployOptions(bucket=bucket, target_arn=target_arn,
                                                         deployment_name=f"{deployment_name}-head-{stage}"))
     uri = upload_verifier_artifact(s3, artifact, bucket, version, packaged.sha256_hex)
-    env_path = _write_env(out_dir, stage, verifier_env(uri, packaged.sha256_hex))
+    env_path = _write_env(out_dir, stage, verifier_env(uri, packaged.sha256_hex, _ensemble(artifact)))
     entry = registry.promote(version, stage, skip_canary=skip_canary)
     return {"version": entry.version, "stage": stage, "status": entry.status, "component": component,
             "deployment": deployment, "verifier_artifact": uri, "verifier_env": str(env_path)}
@@ -217,7 +223,8 @@ def rollback_head(registry: Any, gg: Any | None, *, target_arns: list[str], buck
     env_path = None
     if bucket:
         env_path = _write_env(out_dir, "all", verifier_env(f"s3://{bucket}/{verifier_key(target.version)}",
-                                                           target.artifact_sha256))
+                                                           target.artifact_sha256,
+                                                           _ensemble(registry.artifact_path(target.version))))
     restored = registry.rollback()
     return {"version": restored.version, "deployments": deployments,
             "verifier_env": str(env_path) if env_path else None}
