@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="stage system: train the learned head on this training set (`vigia dataset build`) "
                          "fold by fold and judge each item with the head that never saw its clip or camera view")
     parser.add_argument("--verifier-models", metavar="ID,ID,...",
-                        help="stage system: the verifier's ensemble (catalog ids; default: the verifier's own)")
+                        help="stage system: the verifier's ensemble (catalog ids; default: the one the learned "
+                        "head was trained on, else the verifier's own)")
     parser.add_argument("--seed", type=int, default=0, help="training seed for --learned-cv")
     parser.add_argument("--augment", type=int, default=2,
                         help="augmented copies per crop for --learned-cv (as `vigia train`)")
@@ -94,11 +95,12 @@ def _verifier(args: argparse.Namespace, ds):
     embedder = CropEmbedder()
     if args.learned:
         stage = LearnedStage.from_file(args.learned, embedder=embedder)
-        return Verifier(settings, learned=stage).verify_clip, None, lambda: learned_summary(None, args.learned)
+        return (Verifier(_head_ensemble(settings, stage.head, args), learned=stage).verify_clip, None,
+                lambda: learned_summary(None, args.learned))
     cv = CrossValidatedHeads.train_on(args.learned_cv, embedder, seed=args.seed, augment=args.augment,
                              progress=lambda m: print(m, flush=True))
     stage = LearnedStage(cv.full, embedder)
-    verifier = Verifier(settings, learned=stage)
+    verifier = Verifier(_head_ensemble(settings, cv.full, args), learned=stage)
 
     def on_item(item) -> None:
         head = cv.head_for(ds, item)
@@ -107,6 +109,11 @@ def _verifier(args: argparse.Namespace, ds):
         verifier.learned = stage if head is not None else None
 
     return verifier.verify_clip, on_item, lambda: learned_summary(cv, None)
+
+
+def _head_ensemble(settings, head, args: argparse.Namespace):
+    """As in a deployment: without --verifier-models the verifier runs the ensemble the head was trained on."""
+    return settings if args.verifier_models else settings.model_copy(update={"models": head.ensemble})
 
 
 def labels_sha256(ds) -> str:
