@@ -129,8 +129,8 @@ class CameraConfig(BaseModel):
     sample_fps: float = Field(default=5.0, gt=0, le=30, description="frames per second analysed")
     tiling: Literal["off", "auto", "always"] = Field(
         default="auto",
-        description="look again at tiles for small, far people: 'auto' tiles frames larger than the "
-        "model's input by 2x when motion is found but the full frame finds nobody",
+        description="look again at tiles for small, far people: 'auto' zooms on small motion in clip frames, "
+        "and looks at a still in 2x2 tiles, whenever the full frame finds nobody; 'always' tiles every frame",
     )
     model_version: str | None = Field(default=None, max_length=64, description="pin a model version")
     motion: MotionSettings = Field(default_factory=MotionSettings)

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from contracts import Box, Candidate, ClipRef, TrackStats, new_event_id, redact_uri, validate_camera_id
+from contracts import Box, CameraConfig, Candidate, ClipRef, TrackStats, new_event_id, redact_uri, validate_camera_id
 from contracts.telemetry import CameraStatus
 from edge_agent import metrics
 from edge_agent.camera import CameraSession, ClipReport, zoom_regions
@@ -38,7 +38,7 @@ from edge_agent.segments import SegmentRecorder, SourceClipRecorder
 from edge_agent.settings import AgentSettings
 from edge_agent.sources import LiveSource, SourceError, SourceGap, is_live, iter_clip_uris, open_clip
 from edge_agent.stationary import StationaryRegistry
-from models.detector import Detection, PersonDetector
+from models.detector import Detection, PersonDetector, tile_regions
 from models.fp_memory import FpMemoryStore
 
 log = logging.getLogger("vigia.edge")
@@ -411,7 +411,7 @@ class EdgeAgent:
         height, width = image.shape[:2]
         report = ClipReport(clip=name, camera_id=camera_id, frames_sampled=1, detector_frames=1)
         calls = self.detector.calls
-        dets = self.detector.detect_tiled(image) if cfg.tiling == "always" else self.detector.detect(image)
+        dets = self._still_detections(image, cfg)
         report.detector_calls = self.detector.calls - calls
         filt = DetectionFilter(cfg.filters, width, height)
         memory = self.fp_memories.get(camera_id)
@@ -450,6 +450,18 @@ class EdgeAgent:
         session.closed = True
         self._emit(report, candidate, None)
         return report
+
+    def _still_detections(self, image: np.ndarray, cfg: CameraConfig) -> list[Detection]:
+        """'auto' on a still: no motion tells where a far person is, so when the full frame finds nobody at
+        the still bar the whole picture is looked at again in 2x2 tiles (4 more inferences, empty pictures
+        only; the verifier judges whatever the tiles add)."""
+        if cfg.tiling == "always":
+            return self.detector.detect_tiled(image)
+        dets = self.detector.detect(image)
+        if cfg.tiling == "off" or any(d.score >= cfg.still_threshold for d in dets):
+            return dets
+        height, width = image.shape[:2]
+        return self.detector.merge([dets, self.detector.detect(image, tile_regions(width, height))])
 
 
 def _wall(epoch: float) -> datetime:

@@ -30,6 +30,7 @@ from models.evaluation.dataset import ClipItem, Dataset
 log = logging.getLogger("vigia.tune")
 
 Progress = Callable[[str], None]
+STILLS_CAMERA = "tune-stills"  # the camera id the labeled stills are scored under
 # stills cut from a dataset video belong to that video (README: pets09s2l1_f* from vtest.avi, opencv_tree_f*)
 _FRAME_OF = {re.compile(r"^pets09s2l1_f"): "videos/vtest.avi", re.compile(r"^opencv_tree_f"): "videos/tree.avi"}
 
@@ -53,9 +54,15 @@ def still_group(name: str) -> str:
 
 def scoring_config(current: CameraConfig) -> GatewayConfig:
     """The camera's settings with thresholds at their floor: still_threshold at the minimum, the track
-    threshold down to detect_threshold (the lowest CameraConfig allows)."""
-    low = current.model_copy(update={"still_threshold": 0.05, "threshold": current.detect_threshold})
-    return GatewayConfig(defaults=CameraConfig.model_validate(low.model_dump()))
+    threshold down to detect_threshold (the lowest CameraConfig allows).
+
+    'auto' tiling looks at a still's 2x2 tiles whenever the full frame finds nobody at the still bar, so at
+    any bar a still alerts on its best full-frame-or-tile score: stills are scored with the tiles always
+    looked at (at the floor the full frame nearly always finds something, and the tiles would never run)."""
+    low = CameraConfig.model_validate(current.model_copy(
+        update={"still_threshold": 0.05, "threshold": current.detect_threshold}).model_dump())
+    stills = low.model_copy(update={"tiling": "always"}) if current.tiling == "auto" else low
+    return GatewayConfig(defaults=low, cameras={STILLS_CAMERA: stills})
 
 
 def clip_units(item: ClipItem, group: str, candidates: list[tuple[float, float, float]]) -> list[LabeledScore]:
@@ -96,7 +103,7 @@ def score_dataset(ds: Dataset, progress: Progress, current: CameraConfig | None 
         image = cv2.imread(str(item.path))
         if image is None:
             raise ValueError(f"{item.path}: unreadable image")
-        report = agent.process_image(image, "tune-stills", item.path.name)
+        report = agent.process_image(image, STILLS_CAMERA, item.path.name)
         score = max((c.score for c in report.candidates), default=0.0)
         out.stills.append(LabeledScore(score=score, person=item.person, group=still_group(item.path.name)))
         if i % 25 == 0:

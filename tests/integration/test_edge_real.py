@@ -115,6 +115,29 @@ def test_stills_person_versus_no_person(tmp_path: Path, pictures, gateway_detect
         assert agent.process_image(pictures[name], "snap", name).candidates == [], name
 
 
+def _far_astronaut(pictures) -> np.ndarray:
+    """The astronaut 160 px tall in the corner of a 1280x960 picture: too small for the full frame's 300 px input."""
+    canvas = cv2.resize(pictures["coffee"], (1280, 960))
+    canvas[40:200, 1080:1240] = cv2.resize(pictures["astronaut"], (160, 160))
+    return canvas
+
+
+def test_still_auto_tiling_finds_a_far_person_the_full_frame_misses(tmp_path: Path, pictures, gateway_detector) -> None:
+    far = _far_astronaut(pictures)
+    off = GatewayConfig(defaults=CameraConfig(tiling="off"))
+    assert make_agent(tmp_path / "off", gateway_detector, off, outbox=False).process_image(far, "snap").candidates == []
+    agent = make_agent(tmp_path / "auto", gateway_detector, outbox=False)  # the default: auto
+    report = agent.process_image(far, "snap", "far")
+    assert report.detector_calls == 5  # the full frame found nobody: 2x2 tiles too
+    [cand] = report.candidates
+    box = max(cand.boxes, key=lambda b: b.score)
+    assert box.x1 > 1000 and box.y2 < 260, box  # the tiles' box lies on the astronaut
+    close = agent.process_image(pictures["astronaut"], "snap", "near")
+    assert close.candidates and close.detector_calls == 1  # found at full frame: no tiles
+    empty = agent.process_image(cv2.resize(pictures["coffee"], (1280, 960)), "snap", "empty")
+    assert empty.candidates == [] and empty.detector_calls == 5
+
+
 def test_exclusion_mask_over_the_whole_scene_silences_the_camera(tmp_path: Path, vtest: Path, gateway_detector) -> None:
     frames, fps = first_seconds(vtest, 6)
     clip = write_clip(tmp_path / "v.avi", frames, fps)

@@ -59,3 +59,15 @@ def test_acts_within_the_bound_and_reports_held_out_figures(scores):
     assert cv["before"] == {"people": 20, "people_missed": stills.before.people_missed,
                             "false_alerts": stills.before.false_alerts}
     assert cv["folds"] == 5 and len(cv["thresholds"]) == 5
+
+
+def test_stills_are_scored_as_auto_tiling_alerts_at_any_bar() -> None:
+    from contracts import CameraConfig
+    from vigia.tune_dataset import STILLS_CAMERA, scoring_config
+
+    config = scoring_config(CameraConfig())
+    # auto looks at the tiles whenever the full frame misses the bar, so a still's score is the best of both
+    assert config.for_camera(STILLS_CAMERA).tiling == "always"
+    assert config.for_camera("a-clip").tiling == "auto"  # clips keep zooming on motion
+    assert config.for_camera(STILLS_CAMERA).still_threshold == 0.05
+    assert scoring_config(CameraConfig(tiling="off")).for_camera(STILLS_CAMERA).tiling == "off"
