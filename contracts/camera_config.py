@@ -124,7 +124,8 @@ class CameraConfig(BaseModel):
         default=0.5, ge=0.05, le=0.99, description="score over the track needed to send a candidate"
     )
     still_threshold: float = Field(
-        default=0.35, ge=0.05, le=0.99, description="score a single still image needs (no track exists)"
+        default=0.3, ge=0.05, le=0.99,
+        description="score a single still image needs (no track exists; the verifier judges what passes)"
     )
     sample_fps: float = Field(default=5.0, gt=0, le=30, description="frames per second analysed")
     tiling: Literal["off", "auto", "always"] = Field(

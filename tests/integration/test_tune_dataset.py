@@ -38,7 +38,7 @@ def test_refuses_to_act_on_too_few_labeled_people(scores):
     assert stills.status == "too-few-labels" and stills.chosen is None and not stills.valid
     assert stills.message.startswith("20 labeled people, fewer than the 30 needed")
     # before is still reported, at the camera's default still_threshold
-    assert stills.before.threshold == 0.35
+    assert stills.before.threshold == 0.3
     assert stills.before.people_kept + stills.before.people_missed == 20
     cv = report["parts"]["stills"]["cross_validation"]
     assert cv["thresholds"] == [None] * 5  # every training fold has fewer than 30 people too

@@ -23,7 +23,7 @@ from cloud.feedback.learning import artifact_key, current_key
 from cloud.feedback.wiring import build_feedback
 from cloud.runtime.inprocess import InProcessCloud
 from cloud.settings import CloudSettings
-from contracts import Box, new_event_id
+from contracts import Box, CameraConfig, new_event_id
 from edge_agent.config_store import ConfigStore
 from edge_agent.fp_memory_sync import FpMemorySync
 from edge_agent.shadow_sync import ShadowSync
@@ -35,6 +35,8 @@ from tests.waiting import wait_for
 from vigia.cli import main
 
 from .conftest import cloud_settings, transport_settings
+
+STILL_THRESHOLD = CameraConfig().still_threshold  # the bar the agent's stills use below
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -76,7 +78,7 @@ def poster_scene(vtest: Path, picture, detector) -> tuple:
     frame = frame[CROP_ROWS[0]:CROP_ROWS[1]].copy()
     (x, y), (w, h) = POSTER_AT, POSTER_SIZE
     frame[y:y + h, x:x + w] = poster(picture)
-    boxes = [d.as_xyxy() for d in detector.detect(frame) if d.x1 >= x - 20 and d.score >= 0.35]
+    boxes = [d.as_xyxy() for d in detector.detect(frame) if d.x1 >= x - 20 and d.score >= STILL_THRESHOLD]
     assert boxes, "the gateway model sees no person on the poster"
     return frame, boxes
 
