@@ -54,10 +54,10 @@ def make_detector(model_id: str, device: str = "auto", precision: str = "FP32", 
         from models.catalog import get_spec
         from models.torch_backend import TorchPersonDetector
 
-        family = get_spec(model_id).family
-        if family != "tf-od-ssd":  # the torch export and its pre-processing cover the TF-OD SSDs only
-            raise ValueError(f"{model_id} ({family}) has no GPU path: run the verifier on CPU, or leave it out "
-                             "of the ensemble on CUDA")
+        spec = get_spec(model_id)
+        if not spec.has_gpu_path:
+            raise ValueError(f"{model_id} ({spec.family}) has no GPU path: run the verifier on CPU, or leave it "
+                             "out of the ensemble on CUDA")
 
         if precision != "FP32":
             raise ValueError("the torch backend is exported from the FP32 IR")

@@ -36,6 +36,16 @@ class ModelSpec:
     # measured with); "stretch": resized to the input as it is (the SSDs).
     resize: Literal["stretch", "letterbox"] = "stretch"
 
+    @property
+    def has_gpu_path(self) -> bool:
+        """The torch export (models.torch_export) and its pre-processing cover the TF-OD SSDs only."""
+        return self.family == "tf-od-ssd"
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """INT8 only where its scores were measured against FP32 (the SSDs, MODELS.md)."""
+        return ("FP32", "INT8") if self.family == "tf-od-ssd" else ("FP32",)
+
 
 CATALOG: dict[str, ModelSpec] = {
     spec.model_id: spec

@@ -210,11 +210,6 @@ def quantize_int8(spec: ModelSpec, model, progress: Progress):
     return nncf.quantize(model, nncf.Dataset(frames), subset_size=len(frames), **kwargs)
 
 
-def supported_precisions(spec: ModelSpec) -> tuple[str, ...]:
-    """INT8 only where its scores were measured against FP32 (the SSDs, MODELS.md)."""
-    return ("FP32", "INT8") if spec.family == "tf-od-ssd" else ("FP32",)
-
-
 def prepare(
     model_id: str,
     precision: str = "FP32",
@@ -232,8 +227,8 @@ def prepare(
 
     say = progress or (lambda msg: log.info(msg))
     spec = get_spec(model_id)
-    if precision not in supported_precisions(spec):
-        offered = ", ".join(supported_precisions(spec))
+    if precision not in spec.precisions:
+        offered = ", ".join(spec.precisions)
         raise PreparationError(f"{model_id}: precision {precision!r} not offered (only {offered})")
     root = root or models_root()
     out = model_dir(spec.model_id, spec.version, precision, root)

@@ -365,7 +365,7 @@ class VerifierEnv(BaseSettings):
 
     @staticmethod
     def _check_gpu_precision(settings: VerifierSettings) -> None:
-        cpu_only = [m for m in settings.models if CATALOG[m].family != "tf-od-ssd"]
+        cpu_only = [m for m in settings.models if not CATALOG[m].has_gpu_path]
         if cpu_only:
             raise VerifierConfigError(f"{ENV_PREFIX}MODELS names {cpu_only}, which have no GPU path (the torch "
                                       "export covers the TF-OD SSDs): set device cpu, or leave them out")

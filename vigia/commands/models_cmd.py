@@ -78,7 +78,7 @@ def _register_head_commands(msub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from models.catalog import CATALOG, GATEWAY_MODEL, VERIFIER_MODELS, get_spec
     from models.paths import models_root
-    from models.prepare import prepare, supported_precisions
+    from models.prepare import prepare
 
     in_service = list(dict.fromkeys((GATEWAY_MODEL, *VERIFIER_MODELS)))
     model_ids = args.model or (in_service if args.in_service else list(CATALOG))
@@ -87,7 +87,7 @@ def _prepare(args: argparse.Namespace) -> int:
     # Named models are prepared as asked (an unsupported precision is an error); the whole catalog only in
     # the precisions each model offers.
     jobs = [(m, p) for m in model_ids for p in precisions
-            if args.model or p in supported_precisions(get_spec(m))]
+            if args.model or p in get_spec(m).precisions]
     for step, (model_id, precision) in enumerate(jobs, start=1):
         prefix = f"[{step}/{len(jobs)}] {model_id} {precision}:"
         _out, _manifest = prepare(model_id, precision, root=args.root, force=args.force,
@@ -100,10 +100,8 @@ def _list(args: argparse.Namespace) -> int:
     from models.catalog import CATALOG
     from models.manifest import MANIFEST_NAME, load_manifest
     from models.paths import model_dir
-    from models.prepare import supported_precisions
-
     for spec in CATALOG.values():
-        for precision in supported_precisions(spec):
+        for precision in spec.precisions:
             path = model_dir(spec.model_id, spec.version, precision, args.root)
             prepared = (path / MANIFEST_NAME).exists()
             info = {"model": spec.model_id, "version": spec.version, "precision": precision,
