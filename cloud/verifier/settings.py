@@ -254,7 +254,7 @@ def _list_from_env(value: Any) -> Any:
 
 def parse_ensemble(text: str) -> tuple[str, ...]:
     """`id,id,...` as catalog ids of an ensemble; ValueError naming what is unknown."""
-    models = tuple(part.strip() for part in text.split(",") if part.strip())
+    models = tuple(_list_from_env(text))
     unknown = [m for m in models if m not in CATALOG]
     if not models or unknown:
         raise ValueError(f"models {text!r}: {'unknown ' + ', '.join(unknown) if unknown else 'none named'} "
