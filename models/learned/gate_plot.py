@@ -36,8 +36,7 @@ def plot_gate(result: GateResult, candidate: EvalSummary, current: EvalSummary, 
             ax.set_ylim(0, max(1, *values[0], *values[1]) * 1.2)
             ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title)
-        ax.legend(fontsize=7)
-    axes[0].set_ylim(0, 1.1)
+    axes[0].set_ylim(0, 1.15)
     if per_clip:
         files = sorted({c.file for s in (current, candidate) for c in (s.per_clip or [])})
         for i, (name, color, summary) in enumerate(zip(names, colors, (current, candidate), strict=True)):
@@ -45,11 +44,16 @@ def plot_gate(result: GateResult, candidate: EvalSummary, current: EvalSummary, 
             axes[3].barh([f + (i - 0.5) * width for f in range(len(files))],
                          [events.get(f, 0) for f in files], width, label=name, color=color)
         axes[3].set_yticks(range(len(files)), [Path(f).name for f in files], fontsize=7)
+        most = max([c.false_events for s in (current, candidate) for c in (s.per_clip or [])], default=0)
+        axes[3].set_xlim(0, max(1, most) * 1.2)  # a row of zeros still reads as zeros
+        axes[3].xaxis.get_major_locator().set_params(integer=True)
         axes[3].set_title("False events per clip")
-        axes[3].legend(fontsize=7)
+    # one legend for all panels, under them: inside a panel it hid bars and labels
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     verdict = "PASSED" if result.passed else "REFUSED"
-    fig.suptitle(f"Gate {verdict}: {candidate.label} vs {current.label}  ({candidate.protocol})", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"Gate {verdict}: {candidate.label} vs {current.label}\n{candidate.protocol}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
