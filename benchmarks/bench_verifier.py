@@ -1,6 +1,6 @@
 """Verifier throughput on CPU over real vtest.avi segments: candidates/s and frames/s. Prints JSON.
 
-    python benchmarks/bench_verifier.py [--segments 4] [--segment-s 4] [--max-frames 8]
+    python benchmarks/bench_verifier.py [--segments 4] [--segment-s 4] [--max-frames 8] [--nanodet]
 
 Each segment is a few seconds of OpenCV's vtest.avi (PETS 2009) sampled at 5 fps, with a gateway-style
 candidate on its middle frame. Configurations are measured side by side in one run (ratios, not
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cloud.verifier import Verifier, VerifierSettings
 from cloud.verifier.tune import VTEST_SYSTEM_PATH, make_candidate, sample_clip
+from cloud.verifier.verifier import load_detectors
 
 GATEWAY = "ssd-mobilenet-v2-coco"
 
@@ -27,6 +28,8 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=3)
     parser.add_argument("--segment-s", type=float, default=4.0)
     parser.add_argument("--max-frames", type=int, default=8)
+    parser.add_argument("--nanodet", action="store_true",
+                        help="also the three-model ensemble (+ nanodet-m, prepared with `vigia models prepare`)")
     args = parser.parse_args()
 
     frames = sample_clip(args.clip, fps=5.0)
@@ -47,11 +50,16 @@ def main() -> None:
         "full + 2x2, 2 models": VerifierSettings(max_frames=args.max_frames, tile_grids=(2,)),
         "full frame only, 2 models": VerifierSettings(max_frames=args.max_frames, tile_grids=(), min_scales=1),
     }
+    detectors = dict(base.detectors)
+    if args.nanodet:
+        three = VerifierSettings(max_frames=args.max_frames, models=(*base.settings.models, "nanodet-m"))
+        detectors |= load_detectors(three.model_copy(update={"models": ("nanodet-m",)}))
+        configs["default, 3 models (+ nanodet-m)"] = three
     results = {}
     for name, settings in configs.items():
-        verifier = Verifier(settings, detectors=base.detectors)
+        verifier = Verifier(settings, detectors={m: detectors[m] for m in settings.models})
         verifier.verify(*segments[0])  # warm-up
-        calls_before = {m: d.calls for m, d in base.detectors.items()}
+        calls_before = {m: d.calls for m, d in detectors.items()}
         started = time.perf_counter()
         decisions, examined = [], 0
         for candidate, seg in segments:
@@ -63,7 +71,7 @@ def main() -> None:
             "candidates_per_s": round(len(segments) / elapsed, 3),
             "frames_per_s": round(examined / elapsed, 2),
             "s_per_candidate": round(elapsed / len(segments), 3),
-            "inferences": {m: d.calls - calls_before[m] for m, d in base.detectors.items()},
+            "inferences": {m: d.calls - calls_before[m] for m, d in detectors.items()},
             "decisions": decisions,
         }
     print(json.dumps({
