@@ -51,13 +51,8 @@ def make_detector(model_id: str, device: str = "auto", precision: str = "FP32", 
         return PersonDetector(find_prepared(model_id, precision, root), device="CPU",
                               precision=inference_precision, **kwargs)  # type: ignore[arg-type]
     if wanted.startswith("cuda"):
-        from models.catalog import get_spec
         from models.torch_backend import TorchPersonDetector
 
-        spec = get_spec(model_id)
-        if not spec.has_gpu_path:
-            raise ValueError(f"{model_id} ({spec.family}) has no GPU path: run the verifier on CPU, or leave it "
-                             "out of the ensemble on CUDA")
 
         if precision != "FP32":
             raise ValueError("the torch backend is exported from the FP32 IR")

@@ -37,8 +37,9 @@ class ModelSpec:
     resize: Literal["stretch", "letterbox"] = "stretch"
 
     @property
-    def has_gpu_path(self) -> bool:
-        """The torch export (models.torch_export) and its pre-processing cover the TF-OD SSDs only."""
+    def batch_free(self) -> bool:
+        """Whether the IR runs any batch: the TF-OD graphs tile their anchors by a batch read at run time; the
+        NanoDet contract decodes boxes of batch 1 (the torch path then runs its crops one at a time)."""
         return self.family == "tf-od-ssd"
 
     @property

@@ -1,10 +1,12 @@
 """PyTorch person detector (GPU verifier path) with the interface of the OpenVINO PersonDetector.
 
 Same prepared model (exported once by models.torch_export), same pre/post-processing semantics: crop, resize to
-300×300, person scores ≥ floor, at most `max_candidates` per crop, boxes clipped to the crop, NMS per crop then
-across a frame's crops. What differs is throughput: `detect_batch` sends every crop of many frames through one
-forward pass (channels-last, fp16 autocast on CUDA) and keeps thresholding, box scaling and NMS on the device,
-with a single device→host copy per batch. Imports neither OpenVINO nor anything that needs it.
+the network's input (stretched for the SSDs; letterboxed on the host for NanoDet), person scores ≥ floor, at
+most `max_candidates` per crop, boxes clipped to the crop, NMS per crop then across a frame's crops. What
+differs is throughput: `detect_batch` sends every crop of many frames through one forward pass (channels-last,
+fp16 autocast on CUDA) and keeps thresholding, box scaling and NMS on the device, with a single device→host
+copy per batch (NanoDet's graph decodes boxes of batch 1: its crops go through the network one at a time).
+Imports neither OpenVINO nor anything that needs it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.detector import Detection, Region, nms, tile_regions
+from models.catalog import get_spec
+from models.detector import Detection, Region, letterboxed, nms, tile_regions
 from models.torch_export import TORCH_MANIFEST_NAME
 from models.torch_graph import load_graph
 
@@ -73,7 +76,13 @@ class TorchPersonDetector:
         self.score_floor = score_floor
         self.nms_iou = nms_iou
         self.max_candidates = max_candidates
-        self.resize = ("gpu" if cuda else "cpu") if resize == "auto" else resize
+        spec = get_spec(self.meta["model_id"])
+        # Letterboxed crops (NanoDet) are made on the host, exactly as PersonDetector makes them.
+        self.letterbox = spec.resize == "letterbox"
+        self.per_crop = not spec.batch_free
+        self.resize = ("gpu" if cuda and not self.letterbox else "cpu") if resize == "auto" else resize
+        if self.letterbox and self.resize == "gpu":
+            raise ValueError(f"{self.meta['model_id']}: letterboxed crops are made on the host (resize='cpu')")
         self.input_w, self.input_h = self.meta["input_size"]
         self.model_id: str = self.meta["model_id"]
         self.version: str = self.meta["version"]
@@ -100,15 +109,23 @@ class TorchPersonDetector:
         normalized), person scores [N,A], both float32."""
         n = batch.shape[0]
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.autocast):
-            out = self.graph(batch)
+            if self.per_crop:  # the graph folds batch 1 into its box decoding: one crop at a time
+                outs = [self.graph(batch[i:i + 1]) for i in range(n)]
+                out = {key: torch.stack([o[key] for o in outs]) for key in ("boxes", "person_scores")}
+            else:
+                out = self.graph(batch)
         return out["boxes"].reshape(n, -1, 4).float(), out["person_scores"].reshape(n, -1).float()
 
     # -- pre-processing ---------------------------------------------------------------------------------
     def _crops_cpu(self, frames: Sequence[np.ndarray], regions: list[list[Region]]) -> Tensor:
         size = (self.input_w, self.input_h)
-        crops = [cv2.cvtColor(cv2.resize(f[y:y + h, x:x + w], size, interpolation=cv2.INTER_LINEAR),
-                              cv2.COLOR_BGR2RGB)
-                 for f, rs in zip(frames, regions, strict=True) for x, y, w, h in rs]
+        if self.letterbox:
+            crops = [letterboxed(f[y:y + h, x:x + w], *size)[0]
+                     for f, rs in zip(frames, regions, strict=True) for x, y, w, h in rs]
+        else:
+            crops = [cv2.cvtColor(cv2.resize(f[y:y + h, x:x + w], size, interpolation=cv2.INTER_LINEAR),
+                                  cv2.COLOR_BGR2RGB)
+                     for f, rs in zip(frames, regions, strict=True) for x, y, w, h in rs]
         host = torch.from_numpy(np.stack(crops))
         if self.device.type == "cuda":
             host = host.pin_memory()
@@ -142,16 +159,28 @@ class TorchPersonDetector:
         return result.round_().clamp_(0, 255).permute(0, 2, 3, 1)
 
     # -- post-processing --------------------------------------------------------------------------------
+    def _span(self, region: Region) -> tuple[float, float, float, float]:
+        """What the network's normalised boxes span in frame pixels: the region, or for a letterboxed crop the
+        padded square it sits in (as PersonDetector.postprocess maps them)."""
+        x, y, w, h = region
+        if not self.letterbox:
+            return x, y, w, h
+        scale = min(self.input_w / w, self.input_h / h)
+        return x, y, self.input_w / scale, self.input_h / scale
+
     def _select(self, boxes: Tensor, scores: Tensor, region_t: Tensor, floor: float
                 ) -> tuple[Tensor, Tensor, Tensor]:
-        """Per crop: top-k ≥ floor, clip, drop empty boxes, scale to frame pixels → (xyxy [M,4], score, crop)."""
+        """Per crop: top-k ≥ floor, clip, drop empty boxes, scale to frame pixels → (xyxy [M,4], score, crop).
+        region_t rows: the span (x, y, w, h) the boxes are relative to, then the region's own x2, y2."""
         k = min(self.max_candidates, scores.shape[1])
         top, idx = scores.topk(k, dim=1)
         picked = boxes.gather(1, idx.unsqueeze(-1).expand(-1, -1, 4)).clamp(0.0, 1.0)
         ymin, xmin, ymax, xmax = picked.unbind(-1)
-        keep = (top >= floor) & (xmax > xmin) & (ymax > ymin)
-        x0, y0, w, h = (region_t[:, i:i + 1] for i in range(4))
-        xyxy = torch.stack((x0 + xmin * w, y0 + ymin * h, x0 + xmax * w, y0 + ymax * h), dim=-1)
+        x0, y0, w, h, x2, y2 = (region_t[:, i:i + 1] for i in range(6))
+        xs = torch.minimum(torch.stack((x0 + xmin * w, x0 + xmax * w)), x2)  # a letterboxed span exceeds it
+        ys = torch.minimum(torch.stack((y0 + ymin * h, y0 + ymax * h)), y2)
+        keep = (top >= floor) & (xs[1] > xs[0]) & (ys[1] > ys[0])
+        xyxy = torch.stack((xs[0], ys[0], xs[1], ys[1]), dim=-1)
         crop = torch.arange(scores.shape[0], device=scores.device).unsqueeze(1).expand_as(top)
         return xyxy[keep], top[keep], crop[keep]
 
@@ -180,7 +209,8 @@ class TorchPersonDetector:
         boxes, scores = self.forward(batch)
         self.calls += batch.shape[0]
         flat = [r for rs in regions for r in rs]
-        region_t = torch.tensor(flat, dtype=torch.float32).to(self.device, non_blocking=True)
+        region_t = torch.tensor([(*self._span(r), r[0] + r[2], r[1] + r[3]) for r in flat],
+                                dtype=torch.float32).to(self.device, non_blocking=True)
         xyxy, score, crop = self._select(boxes, scores, region_t, floor)
         frame_of_crop = torch.tensor([i for i, rs in enumerate(regions) for _ in rs], device=self.device)
         out: list[list[Detection]] = [[] for _ in frames]

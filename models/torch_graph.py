@@ -6,7 +6,9 @@ dropped the preprocessor Loop. What is left that assumes batch 1 is handled here
 - Squeeze drops only the named axes that are 1 (the prepare-time `Squeeze[0,2]` of the scores meets batch N);
 - a Reshape whose target starts with a hard-coded 1 that cannot hold the data takes -1 there instead.
 Shape values (ShapeOf and what is computed from it) stay small int64 CPU tensors so that they never force a
-GPU sync. Spatial size is fixed at the IR's 300×300: the convolutions keep the pads OpenVINO resolved for it.
+GPU sync. Spatial size is fixed at the IR's input (300×300, 416×416): the convolutions keep the pads OpenVINO
+resolved for it. NanoDet's contract IR folds its batch of 1 into the box decoding; TorchPersonDetector runs its
+crops one at a time.
 """
 
 from __future__ import annotations
@@ -182,10 +184,50 @@ class TorchGraph(nn.Module):
         if kind == "Split":
             parts = int(attrs["num_splits"])
             return lambda x, axis: tuple(torch.tensor_split(x, parts, dim=_axis(_ints(axis)[0], x.dim())))
+        if kind == "Divide":
+            python_div = bool(attrs.get("m_pythondiv", True))
+            return lambda a, b: torch.div(a, b) if a.is_floating_point() or b.is_floating_point() else \
+                torch.div(a, b, rounding_mode="floor" if python_div else "trunc")
+        if kind == "PRelu":
+            return _prelu
+        if kind == "Softmax":
+            axis = int(attrs["axis"])
+            return lambda x: torch.softmax(x, dim=axis)
+        if kind == "MatMul":
+            ta, tb = bool(attrs["transpose_a"]), bool(attrs["transpose_b"])
+            return lambda a, b: torch.matmul(a.transpose(-1, -2) if ta else a, b.transpose(-1, -2) if tb else b)
+        if kind == "VariadicSplit":
+            return lambda x, axis, lengths: tuple(torch.split(
+                x, _split_lengths(_ints(lengths), x.shape[_axis(_ints(axis)[0], x.dim())]),
+                dim=_axis(_ints(axis)[0], x.dim())))
+        if kind == "Pad":
+            if attrs["pad_mode"] != "constant":
+                raise UnsupportedOp(f"{name}: Pad mode {attrs['pad_mode']}")
+            return _pad
+        if kind == "MaxPool":
+            return self._max_pool_fn(attrs, name)
+        if kind == "Interpolate":
+            return _interpolate_fn(attrs, name)
         if kind == "Tile":
             return lambda x, repeats: x.repeat(*_ints(repeats)) if len(_ints(repeats)) >= x.dim() else \
                 x.repeat(*([1] * (x.dim() - len(_ints(repeats))) + _ints(repeats)))
         raise UnsupportedOp(f"op {kind} ({name}) has no torch implementation; add one in models/torch_graph.py")
+
+    @staticmethod
+    def _max_pool_fn(attrs: dict[str, Any], name: str) -> Callable[..., Value]:
+        if attrs.get("auto_pad") not in ("valid", "explicit", "notset") or any(d != 1 for d in attrs["dilations"]):
+            raise UnsupportedOp(f"{name}: MaxPool with auto_pad {attrs.get('auto_pad')} or dilation")
+        kernel, stride = tuple(attrs["kernel"]), tuple(attrs["strides"])
+        begin, end = list(attrs["pads_begin"]), list(attrs["pads_end"])
+        pad = [p for b, e in zip(reversed(begin), reversed(end), strict=True) for p in (b, e)]
+        ceil = attrs.get("rounding_type") == "ceil"
+
+        def run(x: Tensor) -> tuple[Tensor]:
+            if any(pad):
+                x = F.pad(x, pad, value=float("-inf"))
+            return (F.max_pool2d(x, kernel, stride, 0, 1, ceil),)  # port 1 (indices) is never read
+
+        return run
 
     # -- running --------------------------------------------------------------------------------------
     def prepare(self, device: torch.device | str, channels_last: bool) -> TorchGraph:
@@ -236,6 +278,51 @@ def _gather(x: Tensor, indices: Tensor, axis: Tensor) -> Tensor:
         return x.select(dim, int(idx))
     picked = torch.index_select(x, dim, _on(idx.reshape(-1), x))
     return picked.reshape(*x.shape[:dim], *idx.shape, *x.shape[dim + 1:])
+
+
+def _prelu(x: Tensor, slope: Tensor) -> Tensor:
+    if slope.dim() == 1 and slope.numel() > 1 and x.dim() > 2:  # one slope per channel (axis 1)
+        slope = slope.reshape(1, -1, *([1] * (x.dim() - 2)))
+    return torch.where(x >= 0, x, x * slope.to(x.dtype))
+
+
+def _split_lengths(lengths: list[int], size: int) -> list[int]:
+    if -1 in lengths:
+        lengths[lengths.index(-1)] = size - sum(n for n in lengths if n != -1)
+    return lengths
+
+
+def _pad(x: Tensor, begin: Tensor, end: Tensor, value: Tensor | None = None) -> Tensor:
+    pad = [p for b, e in zip(reversed(_ints(begin)), reversed(_ints(end)), strict=True) for p in (b, e)]
+    return F.pad(x, pad, value=float(value) if value is not None else 0.0)
+
+
+def _interpolate_fn(attrs: dict[str, Any], name: str) -> Callable[..., Value]:
+    """Bilinear with half-pixel centres over two axes (what TF's ResizeBilinear becomes); anything else is refused
+    rather than approximated."""
+    if attrs["mode"] not in ("linear", "linear_onnx") or attrs["coordinate_transformation_mode"] != "half_pixel" \
+            or attrs.get("antialias") or any(attrs.get("pads_begin", [])) or any(attrs.get("pads_end", [])):
+        raise UnsupportedOp(f"{name}: Interpolate {attrs['mode']}/{attrs['coordinate_transformation_mode']}")
+    by_sizes = attrs["shape_calculation_mode"] == "sizes"
+
+    def run(x: Tensor, target: Tensor, axes: Tensor | None = None) -> Tensor:
+        dims = [_axis(a, x.dim()) for a in (_ints(axes) if axes is not None else range(x.dim()))]
+        values = _ints(target) if by_sizes else [float(v) for v in target.reshape(-1).tolist()]
+        moved = [(d, v) for d, v in zip(dims, values, strict=True)
+                 if (v != x.shape[d] if by_sizes else v != 1.0)]
+        if len(moved) != 2:
+            raise UnsupportedOp(f"{name}: Interpolate over {len(moved)} axes")
+        (d0, v0), (d1, v1) = moved
+        rest = [d for d in range(x.dim()) if d not in (d0, d1)]
+        y = x.permute(*rest, d0, d1)
+        lead = y.shape[:-2]
+        y = y.reshape(-1, 1, *y.shape[-2:])
+        size = (v0, v1) if by_sizes else (round(y.shape[-2] * v0), round(y.shape[-1] * v1))
+        y = F.interpolate(y, size=size, mode="bilinear", align_corners=False).reshape(*lead, *size)
+        order = [*rest, d0, d1]
+        return y.permute(*[order.index(d) for d in range(x.dim())])
+
+    return run
 
 
 def _reshape_target(x: Tensor, target: list[int], special_zero: bool) -> list[int]:

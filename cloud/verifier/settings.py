@@ -365,10 +365,6 @@ class VerifierEnv(BaseSettings):
 
     @staticmethod
     def _check_gpu_precision(settings: VerifierSettings) -> None:
-        cpu_only = [m for m in settings.models if not CATALOG[m].has_gpu_path]
-        if cpu_only:
-            raise VerifierConfigError(f"{ENV_PREFIX}MODELS names {cpu_only}, which have no GPU path (the torch "
-                                      "export covers the TF-OD SSDs): set device cpu, or leave them out")
         if settings.precision != "FP32":
             raise VerifierConfigError(f"{ENV_PREFIX}PRECISION={settings.precision}: the GPU path runs the FP32 "
                                       "graph (set FP32, or device cpu)")

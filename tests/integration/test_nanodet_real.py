@@ -71,3 +71,45 @@ def test_the_verifier_runs_three_architectures_and_reports_them(detectors: dict[
         candidate = make_candidate(image, gateway_still_boxes(image, gateway)[:3], gateway, camera_id="cam-a",
                                    source="skimage", threshold=0.35)
         assert verifier.verify(candidate, [(0.0, image)]).decision == "rejected", name
+
+
+def assert_same(got: list, want: list) -> None:
+    """The same detections in the same order: scores within 1e-4, box corners within 0.05 px."""
+    assert len(got) == len(want) and got
+    for g, w in zip(got, want, strict=True):
+        assert abs(g.score - w.score) < 1e-4, (g, w)
+        assert max(abs(a - b) for a, b in zip(g.as_xyxy(), w.as_xyxy(), strict=True)) < 0.05, (g, w)
+
+
+def test_the_gpu_code_path_scores_nanodet_as_openvino_does(detectors: dict[str, PersonDetector],
+                                                          pictures: dict[str, np.ndarray]) -> None:
+    """The torch interpreter of the same IR (run on CUDA by the GPU verifier; here on the CPU): letterboxed
+    crops, crops one at a time (the IR decodes boxes of batch 1), the same detections."""
+    torch = pytest.importorskip("torch")
+    from models.backends import torch_artifacts
+    from models.torch_backend import TorchPersonDetector
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch_dets = {m: TorchPersonDetector(torch_artifacts(m), device=device, precision="FP32", score_floor=0.1)
+                  for m in THREE}
+    nanodet = torch_dets["nanodet-m"]
+    assert nanodet.letterbox and nanodet.per_crop
+    capture = cv2.VideoCapture(str(VTEST))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    images = [pictures["astronaut"], pictures["chelsea"], frame]
+    batched = nanodet.detect_batch(images, [None, None, None])  # several crops of several frames at once
+    for image, got in zip(images, batched, strict=True):
+        assert_same(got, detectors["nanodet-m"].detect(image))
+    assert_same(nanodet.detect_tiled(frame, 3), detectors["nanodet-m"].detect_tiled(frame, 3))
+
+    gpu_path = Verifier(VerifierSettings(models=THREE), detectors=torch_dets)
+    cpu_path = Verifier(VerifierSettings(models=THREE), detectors=detectors)
+    gateway = detectors["ssd-mobilenet-v2-coco"]
+    for name in ("astronaut", "chelsea"):
+        image = pictures[name]
+        candidate = make_candidate(image, gateway_still_boxes(image, gateway)[:3], gateway, camera_id="cam-a",
+                                   source="skimage", threshold=0.35)
+        a, b = cpu_path.verify(candidate, [(0.0, image)]), gpu_path.verify(candidate, [(0.0, image)])
+        assert a.decision == b.decision and abs(a.score - b.score) < 1e-3, (name, a.reasons, b.reasons)

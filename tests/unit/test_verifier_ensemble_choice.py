@@ -51,5 +51,5 @@ def test_the_ensemble_follows_the_head_unless_one_is_named() -> None:
     named = VerifierEnv(device="cpu", models=("ssd-mobilenet-v2-coco", "ssdlite-person"))
     with pytest.raises(VerifierConfigError, match="VIGIA_VERIFIER_LEARNED_HEAD with VIGIA_VERIFIER_MODELS"):
         chosen_settings(named, three)
-    with pytest.raises(VerifierConfigError, match="no GPU path"):  # the head's NanoDet cannot run on CUDA
-        chosen_settings(VerifierEnv(device="cuda"), three)
+    with pytest.raises(VerifierConfigError, match="INT8"):  # the head's ensemble on CUDA: checked as any other
+        chosen_settings(VerifierEnv(device="cuda", precision="INT8"), three)

@@ -75,8 +75,6 @@ def test_a_malformed_variable_is_named(monkeypatch: pytest.MonkeyPatch, name: st
     ({"model_versions": "ssdlite-person"}, "expected model_id=version pairs"),
     ({"device": "cuda", "precision": "INT8"}, "VIGIA_VERIFIER_PRECISION=INT8: the GPU path runs the FP32 graph"),
     ({"device": "auto", "inference_precision": "bf16"}, "VIGIA_VERIFIER_INFERENCE_PRECISION=bf16: on CUDA"),
-    ({"device": "cuda", "models": "ssd-mobilenet-v2-coco,nanodet-m"},
-     "VIGIA_VERIFIER_MODELS names ['nanodet-m'], which have no GPU path"),
 ])
 def test_values_the_verifier_cannot_run_are_named(monkeypatch: pytest.MonkeyPatch, values: dict[str, str],
                                                    message: str) -> None:
