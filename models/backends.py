@@ -53,7 +53,6 @@ def make_detector(model_id: str, device: str = "auto", precision: str = "FP32", 
     if wanted.startswith("cuda"):
         from models.torch_backend import TorchPersonDetector
 
-
         if precision != "FP32":
             raise ValueError("the torch backend is exported from the FP32 IR")
         torch_precision = {"f32": "FP32", "f16": "FP16"}.get(inference_precision)

@@ -139,6 +139,22 @@ def letterboxed(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)[None]
 
 
+def network_input(image: np.ndarray, width: int, height: int, letterbox: bool) -> np.ndarray:
+    """A region as the network's HWC RGB uint8 input: stretched to width x height, or letterboxed. The one
+    pre-processing of both back ends (OpenVINO here, torch in models.torch_backend)."""
+    if letterbox:
+        return letterboxed(image, width, height)[0]
+    return cv2.cvtColor(cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+
+
+def letterbox_span(region: Region, width: int, height: int) -> tuple[float, float, float, float]:
+    """What a letterboxed network's normalised boxes span in frame pixels: the padded square (x, y, w, h) the
+    region sits in at the top left; boxes mapped through it are then clipped to the region."""
+    x, y, w, h = region
+    scale = min(width / w, height / h)
+    return x, y, width / scale, height / scale
+
+
 def decode_detections(boxes: np.ndarray, scores: np.ndarray, region: Region | tuple[float, float, float, float],
                       floor: float, max_candidates: int, nms_iou: float,
                       bounds: tuple[float, float, float, float] | None = None) -> list[Detection]:
@@ -224,10 +240,7 @@ class PersonDetector:
         if region is not None:
             x, y, w, h = region
             frame = frame[y : y + h, x : x + w]
-        if self.letterbox:
-            return letterboxed(frame, self.input_w, self.input_h)
-        resized = cv2.resize(frame, (self.input_w, self.input_h), interpolation=cv2.INTER_LINEAR)
-        return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)[None]
+        return network_input(frame, self.input_w, self.input_h, self.letterbox)[None]
 
     def postprocess(
         self, boxes: np.ndarray, scores: np.ndarray, region: Region, floor: float | None = None
@@ -235,8 +248,7 @@ class PersonDetector:
         floor = self.score_floor if floor is None else floor
         if self.letterbox:  # the input spans more than the region: map through the padded square, then clip
             x, y, w, h = region
-            scale = min(self.input_w / w, self.input_h / h)
-            return decode_detections(boxes, scores, (x, y, self.input_w / scale, self.input_h / scale), floor,
+            return decode_detections(boxes, scores, letterbox_span(region, self.input_w, self.input_h), floor,
                                      self.max_candidates, self.nms_iou, bounds=(x, y, x + w, y + h))
         return decode_detections(boxes, scores, region, floor, self.max_candidates, self.nms_iou)
 

@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from models.catalog import get_spec
-from models.detector import Detection, Region, letterboxed, nms, tile_regions
+from models.detector import Detection, Region, letterbox_span, network_input, nms, tile_regions
 from models.torch_export import TORCH_MANIFEST_NAME
 from models.torch_graph import load_graph
 
@@ -118,14 +117,8 @@ class TorchPersonDetector:
 
     # -- pre-processing ---------------------------------------------------------------------------------
     def _crops_cpu(self, frames: Sequence[np.ndarray], regions: list[list[Region]]) -> Tensor:
-        size = (self.input_w, self.input_h)
-        if self.letterbox:
-            crops = [letterboxed(f[y:y + h, x:x + w], *size)[0]
-                     for f, rs in zip(frames, regions, strict=True) for x, y, w, h in rs]
-        else:
-            crops = [cv2.cvtColor(cv2.resize(f[y:y + h, x:x + w], size, interpolation=cv2.INTER_LINEAR),
-                                  cv2.COLOR_BGR2RGB)
-                     for f, rs in zip(frames, regions, strict=True) for x, y, w, h in rs]
+        crops = [network_input(f[y:y + h, x:x + w], self.input_w, self.input_h, self.letterbox)
+                 for f, rs in zip(frames, regions, strict=True) for x, y, w, h in rs]
         host = torch.from_numpy(np.stack(crops))
         if self.device.type == "cuda":
             host = host.pin_memory()
@@ -160,13 +153,8 @@ class TorchPersonDetector:
 
     # -- post-processing --------------------------------------------------------------------------------
     def _span(self, region: Region) -> tuple[float, float, float, float]:
-        """What the network's normalised boxes span in frame pixels: the region, or for a letterboxed crop the
-        padded square it sits in (as PersonDetector.postprocess maps them)."""
-        x, y, w, h = region
-        if not self.letterbox:
-            return x, y, w, h
-        scale = min(self.input_w / w, self.input_h / h)
-        return x, y, self.input_w / scale, self.input_h / scale
+        """What the network's normalised boxes span in frame pixels (as PersonDetector.postprocess maps them)."""
+        return letterbox_span(region, self.input_w, self.input_h) if self.letterbox else region
 
     def _select(self, boxes: Tensor, scores: Tensor, region_t: Tensor, floor: float
                 ) -> tuple[Tensor, Tensor, Tensor]:

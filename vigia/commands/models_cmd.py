@@ -100,6 +100,7 @@ def _list(args: argparse.Namespace) -> int:
     from models.catalog import CATALOG
     from models.manifest import MANIFEST_NAME, load_manifest
     from models.paths import model_dir
+
     for spec in CATALOG.values():
         for precision in spec.precisions:
             path = model_dir(spec.model_id, spec.version, precision, args.root)
